@@ -1,0 +1,144 @@
+/*
+ * pkalloc: a secure memory allocator with per-domain protection keys.
+ *
+ * A domain is a heap (a jemalloc arena) whose pages, and jemalloc's own
+ * metadata for it, can be reached only by threads that have entered the
+ * domain.  On CPUs with memory protection keys (x86 PKU) the pages carry a
+ * dedicated key and domain_enter() opens them for the calling thread only,
+ * by rewriting that thread's PKRU register.  Elsewhere the same calls run on
+ * page permissions (mprotect), which are process-wide: see pkalloc(7).
+ *
+ * Memory layout and limits
+ *   Each domain owns one virtual reservation of PKALLOC_RESERVATION bytes,
+ *   aligned to its size, with PKALLOC_GUARD bytes of inaccessible guard
+ *   space at each end.  A single allocation can therefore not exceed about
+ *   PKALLOC_RESERVATION - 2 * PKALLOC_GUARD bytes.  Pages are committed
+ *   only when jemalloc asks for them.  The reservation is excluded from
+ *   core dumps.  Freed domain memory is wiped before it is reused.
+ *
+ *   With the "pku" backend a process has at most 15 protection keys, some
+ *   of which other code may hold; domain_create() fails with ENOSPC when no
+ *   key is free.  A thread can be inside at most PKALLOC_MAX_OPEN distinct
+ *   domains at once, each entered at most PKALLOC_MAX_NEST times.
+ *
+ * Errors follow the system calls this wraps: 0 or -1 with errno, a pointer
+ * or NULL with errno.  Freeing memory that is not domain memory is a fatal
+ * error: pkalloc prints one line starting with "pkalloc:" and aborts.
+ */
+#ifndef PKALLOC_H
+#define PKALLOC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PKALLOC_API      __attribute__((visibility("default")))
+#define PKALLOC_MALLOC   __attribute__((malloc, warn_unused_result))
+#define PKALLOC_SIZE(i)  __attribute__((alloc_size(i)))
+#define PKALLOC_SIZE2(i, j) __attribute__((alloc_size(i, j)))
+#define PKALLOC_ALIGN(i) __attribute__((alloc_align(i)))
+#define PKALLOC_WUR      __attribute__((warn_unused_result))
+#else
+#define PKALLOC_API
+#define PKALLOC_MALLOC
+#define PKALLOC_SIZE(i)
+#define PKALLOC_SIZE2(i, j)
+#define PKALLOC_ALIGN(i)
+#define PKALLOC_WUR
+#endif
+
+/* An opaque domain handle. */
+typedef struct domain domain_t;
+
+/* Access modes for domain_enter(). */
+#define DOMAIN_RDONLY 1
+#define DOMAIN_RDWR   2
+
+/* Limits (see the layout block above). */
+#define PKALLOC_NAME_MAX    63                  /* bytes, without the NUL */
+#define PKALLOC_RESERVATION ((size_t)1 << 32)   /* 4 GiB per domain */
+#define PKALLOC_GUARD       ((size_t)2 << 20)   /* 2 MiB at each end */
+#define PKALLOC_MAX_OPEN    32
+#define PKALLOC_MAX_NEST    64
+
+/*
+ * Create a domain.  name (NULL allowed) is copied; at most PKALLOC_NAME_MAX
+ * bytes.  flags must be 0.  Errors: EINVAL (bad name or flags), ENOSPC (no
+ * protection key is free), ENOTSUP (the backend asked for with
+ * PKALLOC_BACKEND is not available), ENOMEM (no address space or arena).
+ */
+PKALLOC_API domain_t *domain_create(const char *name, unsigned flags) PKALLOC_WUR;
+
+/*
+ * Destroy a domain: every allocation in it is released and its memory is
+ * unmapped.  Errors: EINVAL (not a live domain), EBUSY (some thread is inside
+ * it or is allocating in it).
+ */
+PKALLOC_API int domain_destroy(domain_t *d);
+
+/*
+ * Open the domain for the calling thread, with access DOMAIN_RDONLY or
+ * DOMAIN_RDWR, until the matching domain_exit().  Enters nest; the access a
+ * thread has is the widest of its open enters.  Errors: EINVAL (bad domain
+ * or access), ENOMEM (PKALLOC_MAX_OPEN domains already open on this thread),
+ * EOVERFLOW (PKALLOC_MAX_NEST enters of this domain already open).
+ */
+PKALLOC_API int domain_enter(domain_t *d, int access);
+
+/*
+ * Close what the calling thread's most recent open enter of d opened.
+ * Errors: EINVAL (bad domain), EPERM (this thread is not inside d).
+ */
+PKALLOC_API int domain_exit(domain_t *d);
+
+/*
+ * Allocate in a domain, from inside or outside it, from any thread.  A size
+ * of 0 returns a unique minimal allocation.  Errors: EINVAL (bad domain;
+ * alignment not a power of two), ENOMEM (out of memory or larger than the
+ * reservation; calloc's nmemb * size overflows).
+ */
+PKALLOC_API void *domain_malloc(domain_t *d, size_t size)
+    PKALLOC_MALLOC PKALLOC_SIZE(2);
+PKALLOC_API void *domain_calloc(domain_t *d, size_t nmemb, size_t size)
+    PKALLOC_MALLOC PKALLOC_SIZE2(2, 3);
+PKALLOC_API void *domain_aligned_alloc(domain_t *d, size_t alignment, size_t size)
+    PKALLOC_MALLOC PKALLOC_ALIGN(2) PKALLOC_SIZE(3);
+
+/*
+ * Resize ptr (domain memory of any domain, or NULL) to size bytes in domain
+ * d.  The contents up to the smaller size are kept; if the block moves, the
+ * old one is wiped and freed.  On failure NULL is returned and ptr is left
+ * untouched.  A size of 0 gives a minimal allocation, never NULL.
+ */
+PKALLOC_API void *domain_realloc(domain_t *d, void *ptr, size_t size)
+    PKALLOC_WUR PKALLOC_SIZE(3);
+
+/*
+ * Wipe and free domain memory, from any thread, inside or outside the
+ * domain.  NULL is a no-op.  A pointer that is not domain memory is fatal.
+ */
+PKALLOC_API void domain_free(void *ptr);
+
+/* Usable size of a domain allocation; 0 (errno EINVAL) for other pointers. */
+PKALLOC_API size_t domain_usable_size(const void *ptr);
+
+/* The domain whose reservation holds ptr, or NULL if it is not domain memory. */
+PKALLOC_API domain_t *domain_of(const void *ptr);
+
+/* The name given at creation ("" if none); NULL with EINVAL for a bad handle. */
+PKALLOC_API const char *domain_name(const domain_t *d);
+
+/*
+ * The protection backend in use: "pku" or "mprotect"; "none" if the backend
+ * asked for with PKALLOC_BACKEND is unavailable (domain_create then fails).
+ */
+PKALLOC_API const char *pkalloc_backend(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PKALLOC_H */

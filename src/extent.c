@@ -1,0 +1,118 @@
+/*
+ * jemalloc extent hooks over a domain's reservation.
+ *
+ * Extents are carved upwards from the reservation (a bump pointer, d->top)
+ * and never given back: dalloc and decommit decline, so jemalloc keeps the
+ * extents as "retained" and reuses them, purging their pages with madvise.
+ * Purged pages keep their protection key and come back zeroed.  Split and
+ * merge succeed (all extents of one arena lie in one reservation); without
+ * them jemalloc would ask for every extent separately.
+ *
+ * The arena's own metadata (its base blocks, arena_t itself) comes through
+ * these hooks too, so it is tagged like the data and is out of reach of
+ * any thread outside the domain.
+ */
+#include "internal.h"
+#include "protect.h"
+#include "extent.h"
+
+#include <stdbool.h>
+
+#define DOMAIN_OF_HOOKS(h) \
+	((struct domain *)((char *)(h) - offsetof(struct domain, hooks)))
+
+static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
+                        size_t alignment, bool *zero, bool *commit, unsigned ind)
+{
+	struct domain *d = DOMAIN_OF_HOOKS(h);
+	(void)ind;
+	if (alignment < PAGE_SIZE_MIN)
+		alignment = PAGE_SIZE_MIN;
+	if (size == 0 || (alignment & (alignment - 1)) || size > PKALLOC_RESERVATION)
+		return NULL;
+
+	pthread_mutex_lock(&d->lock);
+	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
+	char *start = (char *)(((uintptr_t)top + alignment - 1) & ~(uintptr_t)(alignment - 1));
+	char *ret = NULL;
+	/* Only fresh pages above top: they have never been used, so are zero. */
+	if ((new_addr == NULL || new_addr == start) && start >= top &&
+	    (size_t)(d->hi - start) >= size &&
+	    cfg->backend->tag(d, start, size) == 0) {
+		atomic_store_explicit(&d->top, start + size, memory_order_release);
+		ret = start;
+	}
+	pthread_mutex_unlock(&d->lock);
+	if (ret) {
+		*zero = true;
+		*commit = true;
+	}
+	return ret;
+}
+
+/* Decline: the extent stays with jemalloc as retained memory. */
+static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
+                        unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)committed, (void)ind;
+	return true;
+}
+
+/* Called when the arena is destroyed; the reservation is unmapped right
+ * after, but purge now so no secret outlives the call in RAM. */
+static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
+                         unsigned ind)
+{
+	(void)h, (void)committed, (void)ind;
+	prot_purge(addr, size);
+}
+
+static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t off,
+                        size_t len, unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)off, (void)len, (void)ind;
+	return false;           /* pages are always committed */
+}
+
+static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off,
+                          size_t len, unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)off, (void)len, (void)ind;
+	return true;            /* decline: jemalloc purges instead */
+}
+
+static bool hook_purge(extent_hooks_t *h, void *addr, size_t size, size_t off,
+                       size_t len, unsigned ind)
+{
+	(void)h, (void)size, (void)ind;
+	return prot_purge((char *)addr + off, len) != 0;
+}
+
+static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t size_a,
+                       size_t size_b, bool committed, unsigned ind)
+{
+	(void)h, (void)addr, (void)size, (void)size_a, (void)size_b, (void)committed, (void)ind;
+	return false;
+}
+
+static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b,
+                       size_t size_b, bool committed, unsigned ind)
+{
+	(void)h, (void)addr_a, (void)size_a, (void)addr_b, (void)size_b, (void)committed, (void)ind;
+	return false;
+}
+
+void extent_hooks_init(struct domain *d)
+{
+	d->hooks = (extent_hooks_t){
+		.alloc = hook_alloc,
+		.dalloc = hook_dalloc,
+		.destroy = hook_destroy,
+		.commit = hook_commit,
+		.decommit = hook_decommit,
+		.purge_lazy = NULL,     /* MADV_FREE leaves data readable until reclaimed */
+		.purge_forced = hook_purge,
+		.split = hook_split,
+		.merge = hook_merge,
+	};
+}

@@ -1,0 +1,149 @@
+/*
+ * Initialisation: the backend choice, the configuration page (read-only once
+ * set), the thread-exit hook and the fork handlers.
+ */
+#define _GNU_SOURCE
+#include "internal.h"
+#include "protect.h"
+#include "enter.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+int domain_registry_init(void) HIDDEN;
+void domain_registry_reset_lock(void) HIDDEN;
+
+/* The configuration has a page of its own so that it can be made read-only. */
+static union {
+	struct config c;
+	char page[4096];
+} ro __attribute__((aligned(4096)));
+
+const struct config *const cfg = &ro.c;
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void say(const char *a, const char *b, const char *c)
+{
+	char line[256];
+	size_t n = 0;
+	for (const char *parts[] = { "pkalloc: ", a, b, c, "\n" }, **p = parts;
+	     p < parts + 5; p++)
+		for (const char *s = *p; *s && n < sizeof line; s++)
+			line[n++] = *s;
+	ssize_t r = write(STDERR_FILENO, line, n);
+	(void)r;
+}
+
+static void choose_backend(void)
+{
+	const char *want = secure_getenv("PKALLOC_BACKEND");
+	if (!want || !*want)
+		want = "auto";
+	int pku_err = backend_pku.probe();
+
+	if (strcmp(want, "auto") == 0) {
+		ro.c.backend = pku_err ? &backend_mprotect : &backend_pku;
+	} else if (strcmp(want, "pku") == 0) {
+		if (pku_err) {
+			/* An explicit request is never downgraded silently. */
+			say("PKALLOC_BACKEND=pku, but this CPU or kernel has no protection keys (",
+			    strerror(pku_err), "); every domain_create fails with ENOTSUP");
+			ro.c.init_errno = ENOTSUP;
+		} else {
+			ro.c.backend = &backend_pku;
+		}
+	} else if (strcmp(want, "mprotect") == 0) {
+		ro.c.backend = &backend_mprotect;
+	} else {
+		say("PKALLOC_BACKEND=", want,
+		    " is not auto, pku or mprotect; every domain_create fails with EINVAL");
+		ro.c.init_errno = EINVAL;
+	}
+}
+
+static void each_prefork(struct domain *d) { cfg->backend->prefork_domain(d); }
+static void each_parent(struct domain *d)
+{
+	cfg->backend->postfork_domain(d, enter_open_set(), 0);
+}
+
+static void each_child(struct domain *d)
+{
+	/* Only this thread survives: it alone can be inside. */
+	const struct open_set *s = enter_open_set();
+	unsigned in = 0;
+	for (unsigned i = 0; i < s->n; i++)
+		in += s->e[i].d == d;
+	atomic_store(&d->inside, in);
+	/* A destroy another thread had begun never happens in the child. */
+	atomic_store(&d->state, DOM_LIVE);
+	if (cfg->backend->postfork_domain)
+		cfg->backend->postfork_domain(d, s, 1);
+}
+
+static void prefork(void)
+{
+	domain_lock_registry();
+	if (cfg->backend->prefork_domain)
+		domain_foreach_live(each_prefork);
+	if (cfg->backend->prefork_thread)
+		cfg->backend->prefork_thread(enter_open_set());
+}
+
+static void postfork_parent(void)
+{
+	if (cfg->backend->postfork_thread)
+		cfg->backend->postfork_thread(enter_open_set(), 0);
+	if (cfg->backend->postfork_domain)
+		domain_foreach_live(each_parent);
+	domain_unlock_registry();
+}
+
+static void postfork_child(void)
+{
+	domain_registry_reset_lock();
+	domain_foreach_live(each_child);
+	if (cfg->backend->postfork_thread)
+		cfg->backend->postfork_thread(enter_open_set(), 1);
+}
+
+static void init_once(void)
+{
+	/* jemalloc registers its fork handlers when it initialises; ours must
+	 * come later so that they run first in the prepare phase (prepare
+	 * handlers run in reverse order) and open every domain before
+	 * jemalloc locks the mutexes inside them. */
+	void *p = mallocx(1, 0);
+	if (p)
+		dallocx(p, 0);
+
+	int err = domain_registry_init();
+	if (err) {
+		ro.c.init_errno = err;
+	} else {
+		choose_backend();
+	}
+	if (ro.c.backend) {
+		if ((err = pthread_key_create(&ro.c.thread_key, enter_thread_exit)) != 0 ||
+		    (err = pthread_atfork(prefork, postfork_parent, postfork_child)) != 0) {
+			ro.c.backend = NULL;
+			ro.c.init_errno = err;
+		}
+	}
+	mprotect(&ro, sizeof ro, PROT_READ);
+}
+
+void pkalloc_init(void)
+{
+	pthread_once(&once, init_once);
+}
+
+const char *pkalloc_backend(void)
+{
+	pkalloc_init();
+	return cfg->backend ? cfg->backend->name : "none";
+}

@@ -1,0 +1,83 @@
+/*
+ * Definitions shared by pkalloc's modules: the domain record, the registry,
+ * the read-only configuration and the fatal-error path.  Never installed.
+ */
+#ifndef PKALLOC_INTERNAL_H
+#define PKALLOC_INTERNAL_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JEMALLOC_NO_DEMANGLE
+#include <jemalloc/jemalloc.h>
+
+#include "pkalloc.h"
+
+#define HIDDEN __attribute__((visibility("hidden")))
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define PAGE_SIZE_MIN 4096
+#define MAX_DOMAINS   4096    /* jemalloc allows at most 4095 arenas */
+
+/* Domain record states. */
+enum { DOM_FREE = 0, DOM_CREATING, DOM_LIVE, DOM_DYING };
+
+/* Effective access of a thread to a domain (DOMAIN_RDONLY/RDWR, or none). */
+#define ACCESS_NONE 0
+
+struct domain {
+	_Atomic int state;
+	uint32_t gen;              /* bumped at every destroy: stale entries never match */
+	unsigned arena;            /* jemalloc arena index */
+	int key;                   /* protection key, -1 without one */
+	unsigned flags;
+	char name[PKALLOC_NAME_MAX + 1];
+
+	/* jemalloc calls these with a pointer to this field: it names the domain. */
+	extent_hooks_t hooks;
+
+	char *base;                /* reservation, PKALLOC_RESERVATION bytes */
+	char *lo, *hi;             /* the part between the guards */
+	_Atomic(char *) top;       /* end of the pages handed to jemalloc so far */
+
+	/* Threads inside plus access windows in progress: destroy needs zero. */
+	_Atomic unsigned inside;
+
+	/* Guards top and the mprotect backend's fields below. */
+	pthread_mutex_t lock;
+	unsigned nread, nwrite;    /* threads with read / write access, windows */
+	unsigned fork_open;        /* 1 between prepare and the fork handlers */
+	int prot;                  /* protection the pages have now */
+
+	unsigned next_free;        /* free-list link (slot index + 1) */
+};
+
+/* Registry (domain.c). */
+extern struct domain *registry HIDDEN;
+HIDDEN struct domain *domain_check(const domain_t *d);
+HIDDEN struct domain *domain_from_slot(unsigned slot);
+HIDDEN unsigned domain_slot(const struct domain *d);
+HIDDEN void domain_lock_registry(void);
+HIDDEN void domain_unlock_registry(void);
+HIDDEN void domain_foreach_live(void (*fn)(struct domain *));
+
+/* Configuration, read-only after init (init.c). */
+struct backend;
+struct config {
+	const struct backend *backend;   /* NULL: unavailable, see init_errno */
+	int init_errno;
+	pthread_key_t thread_key;
+};
+extern const struct config *const cfg HIDDEN;
+HIDDEN void pkalloc_init(void);
+
+/* Fatal path: one line on stderr with write(2), then abort (fatal.c). */
+HIDDEN __attribute__((noreturn)) void fatal(const char *what, const void *ptr,
+                                            const char *why);
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * The protection interface: every system call that maps, protects, tags or
+ * purges memory, and every PKRU write, goes through here.
+ *
+ * Contract: addresses and lengths are page-aligned; functions returning int
+ * return 0 on success or an errno value (never -1).  A backend is chosen
+ * once at init and never changes.
+ */
+#ifndef PKALLOC_PROTECT_H
+#define PKALLOC_PROTECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct domain;
+
+/* One domain a thread is inside: what enter.c keeps and backends read. */
+struct open_entry {
+	struct domain *d;
+	uint32_t gen;
+	uint32_t depth;            /* open enters, 1..PKALLOC_MAX_NEST */
+	uint64_t rw;               /* bit i: enter i (0 = outermost) was RDWR */
+};
+
+struct open_set {
+	unsigned n;
+	int registered;            /* thread-exit destructor armed */
+	struct open_entry e[PKALLOC_MAX_OPEN];
+};
+
+int open_entry_access(const struct open_entry *e) __attribute__((visibility("hidden")));
+
+struct backend {
+	const char *name;
+	int per_thread;            /* access is per thread (pku) or process-wide */
+
+	/* 0 when usable on this machine, else an errno value. */
+	int (*probe)(void);
+
+	/* A key for a new domain; -1 for none needed; -ENOSPC etc. on failure. */
+	int (*key_get)(void);
+	void (*key_put)(int key);
+
+	/* New pages [addr, addr+len) of d: make them d's (called under d->lock). */
+	int (*tag)(struct domain *d, void *addr, size_t len);
+
+	/* The calling thread's effective access to d went from `from` to `to`;
+	 * set is the thread's whole open set after the change. */
+	int (*access)(struct domain *d, int from, int to, const struct open_set *set);
+
+	/* Open d for reading and writing around one jemalloc call on this
+	 * thread; the token given back is passed to window_close. */
+	uintptr_t (*window_open)(struct domain *d);
+	void (*window_close)(struct domain *d, uintptr_t token);
+
+	/* fork(): before it, open every domain for the forking thread (jemalloc's
+	 * own fork handlers lock mutexes that live in domain memory); after it,
+	 * in parent and child, go back to what the open set says.  The domain
+	 * hooks run for each live domain with the registry locked; any may be
+	 * NULL. */
+	void (*prefork_domain)(struct domain *d);
+	void (*prefork_thread)(const struct open_set *set);
+	void (*postfork_domain)(struct domain *d, const struct open_set *set, int child);
+	void (*postfork_thread)(const struct open_set *set, int child);
+};
+
+extern const struct backend backend_pku __attribute__((visibility("hidden")));
+extern const struct backend backend_mprotect __attribute__((visibility("hidden")));
+
+/* OS primitives shared by both backends (protect.c). */
+int prot_reserve(size_t size, size_t align, void **out) __attribute__((visibility("hidden")));
+int prot_release(void *addr, size_t size) __attribute__((visibility("hidden")));
+int prot_purge(void *addr, size_t size) __attribute__((visibility("hidden")));
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * Test helpers: assertions that print both values, fault probes, and child
+ * processes for death tests.  Exit codes follow automake: 0 pass, 77 skip,
+ * 99 hard error; a failed check exits 1.
+ */
+#ifndef PKALLOC_TEST_H
+#define PKALLOC_TEST_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pkalloc.h"
+#include "pkru.h"
+
+#define FAIL(...) do { \
+	fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
+	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); exit(1); } while (0)
+
+#define CHECK(c) do { if (!(c)) FAIL("check failed: %s", #c); } while (0)
+
+#define CHECK_INT(a, op, b) do { \
+	long long va_ = (long long)(a), vb_ = (long long)(b); \
+	if (!(va_ op vb_)) FAIL("%s %s %s: %lld vs %lld", #a, #op, #b, va_, vb_); } while (0)
+
+#define CHECK_PTR(a, op, b) do { \
+	const void *va_ = (a), *vb_ = (b); \
+	if (!(va_ op vb_)) FAIL("%s %s %s: %p vs %p", #a, #op, #b, va_, vb_); } while (0)
+
+/* expr must fail (return -1 or NULL per `failed`) with errno e. */
+#define CHECK_ERR(expr, failed, e) do { \
+	errno = 0; \
+	if (!((expr) failed)) FAIL("%s should have failed", #expr); \
+	if (errno != (e)) FAIL("%s: errno %d (%s), expected %d (%s)", #expr, \
+	                        errno, strerror(errno), (e), strerror(e)); } while (0)
+
+#define CHECK_OK(expr) do { \
+	errno = 0; \
+	if ((expr) != 0) FAIL("%s failed: %s", #expr, strerror(errno)); } while (0)
+
+static inline void skip(const char *why)
+{
+	fprintf(stderr, "SKIP: %s\n", why);
+	exit(77);
+}
+
+static inline int on_pku(void)
+{
+	return strcmp(pkalloc_backend(), "pku") == 0;
+}
+
+/* What a probe saw: no fault, or the signal's si_code and si_pkey. */
+struct fault {
+	int hit, code, pkey;
+	void *addr;
+};
+
+static __thread sigjmp_buf probe_jmp;
+static __thread volatile sig_atomic_t probing;
+static __thread struct fault probe_seen;
+
+static void probe_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (!probing) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	probe_seen.hit = 1;
+	probe_seen.code = si->si_code;
+	probe_seen.pkey = si->si_code == SEGV_PKUERR ? (int)si->si_pkey : -1;
+	probe_seen.addr = si->si_addr;
+	siglongjmp(probe_jmp, 1);
+}
+
+/*
+ * Touch one byte (write != 0: a locked or-with-zero, a write that keeps the
+ * content) and report whether it faulted.  siglongjmp skips the kernel's
+ * PKRU restore, so PKRU is put back by hand.
+ */
+static inline struct fault probe(void *p, int write)
+{
+	static int installed;
+	if (!installed) {
+		struct sigaction sa = { .sa_sigaction = probe_handler, .sa_flags = SA_SIGINFO };
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGSEGV, &sa, NULL);
+		installed = 1;
+	}
+	int pku = on_pku();
+	uint32_t pkru = pku ? rdpkru() : 0;
+	memset(&probe_seen, 0, sizeof probe_seen);
+	if (sigsetjmp(probe_jmp, 1) == 0) {
+		probing = 1;
+		if (write)
+			__atomic_fetch_or((volatile char *)p, 0, __ATOMIC_SEQ_CST);
+		else
+			(void)*(volatile char *)p;
+	}
+	probing = 0;
+	if (pku)
+		wrpkru(pkru);
+	return probe_seen;
+}
+
+/* The fault a closed domain gives on this backend. */
+#define CHECK_DENIED(p, write) do { \
+	struct fault f_ = probe((p), (write)); \
+	if (!f_.hit) FAIL("%s of %p did not fault", (write) ? "write" : "read", (void *)(p)); \
+	if (on_pku() && f_.code != SEGV_PKUERR) \
+		FAIL("fault on %p has si_code %d, expected SEGV_PKUERR", (void *)(p), f_.code); \
+	if (!on_pku() && f_.code != SEGV_ACCERR) \
+		FAIL("fault on %p has si_code %d, expected SEGV_ACCERR", (void *)(p), f_.code); \
+} while (0)
+
+#define CHECK_ALLOWED(p, write) do { \
+	struct fault f_ = probe((p), (write)); \
+	if (f_.hit) FAIL("%s of %p faulted (si_code %d, pkey %d)", \
+	                 (write) ? "write" : "read", (void *)(p), f_.code, f_.pkey); \
+} while (0)
+
+/* Run fn in a child; return its wait status.  stderr goes to err (if any). */
+static inline int in_child(void (*fn)(void *), void *arg, char *err, size_t errlen)
+{
+	int fds[2];
+	if (pipe(fds) != 0) { perror("pipe"); exit(99); }
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) { perror("fork"); exit(99); }
+	if (pid == 0) {
+		close(fds[0]);
+		dup2(fds[1], 2);
+		alarm(60);
+		fn(arg);
+		_exit(0);
+	}
+	close(fds[1]);
+	size_t n = 0;
+	char sink[256];
+	for (;;) {
+		int keep = err && n + 1 < errlen;
+		char *dst = keep ? err + n : sink;
+		ssize_t r = read(fds[0], dst, keep ? errlen - 1 - n : sizeof sink);
+		if (r <= 0)
+			break;
+		if (keep)
+			n += (size_t)r;
+	}
+	if (err)
+		err[n] = '\0';
+	close(fds[0]);
+	int st;
+	if (waitpid(pid, &st, 0) != pid) { perror("waitpid"); exit(99); }
+	return st;
+}
+
+#define CHECK_KILLED_BY(st, sig) do { \
+	int s_ = (st); \
+	if (!WIFSIGNALED(s_) || WTERMSIG(s_) != (sig)) \
+		FAIL("child should die by signal %d; status %#x (exit %d, signal %d)", (sig), s_, \
+		     WIFEXITED(s_) ? WEXITSTATUS(s_) : -1, WIFSIGNALED(s_) ? WTERMSIG(s_) : -1); \
+} while (0)
+
+#define CHECK_EXITED_OK(st) do { \
+	int s_ = (st); \
+	if (!WIFEXITED(s_) || WEXITSTATUS(s_) != 0) \
+		FAIL("child failed: status %#x (exit %d, signal %d)", s_, \
+		     WIFEXITED(s_) ? WEXITSTATUS(s_) : -1, WIFSIGNALED(s_) ? WTERMSIG(s_) : -1); \
+} while (0)
+
+#endif

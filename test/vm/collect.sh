@@ -1,0 +1,23 @@
+#!/bin/sh
+# collect.sh SRCDIR BUILDDIR OUT: copy the test programs, the demo and every
+# shared library they load (the dynamic loader included) into OUT, with the
+# run-tests script, so they run on any x86-64 Linux with no build tools.
+set -eu
+srcdir=$1 builddir=$2 out=$3
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib"
+progs=""
+for p in "$builddir"/test/test_* "$builddir"/examples/demo; do
+	case $p in *.c|*.o|*.h|*.log|*.trs) continue ;; esac
+	[ -f "$p" ] && [ -x "$p" ] || continue
+	cp "$p" "$out/bin/"
+	progs="$progs $p"
+done
+[ -n "$progs" ] || { echo "collect.sh: no test programs in $builddir (run make check first)" >&2; exit 1; }
+# ldd prints "name => path (addr)" or "path (addr)" for the loader.
+for lib in $(ldd $progs | awk '/=>/ { print $3 } !/=>/ && $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u); do
+	cp -L "$lib" "$out/lib/"
+done
+[ -f "$out/lib/ld-linux-x86-64.so.2" ] || { echo "collect.sh: no dynamic loader found" >&2; exit 1; }
+cp "$srcdir/test/vm/run-tests" "$out/run-tests"
+chmod +x "$out/run-tests"
