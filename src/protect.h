@@ -53,6 +53,10 @@ struct backend {
 	uintptr_t (*window_open)(struct domain *d);
 	void (*window_close)(struct domain *d, uintptr_t token);
 
+	/* First thing in a new thread: close every domain the creator's
+	 * PKRU left open (the open set of a new thread is empty).  May be NULL. */
+	void (*thread_start)(void);
+
 	/* fork(): before it, open every domain for the forking thread (jemalloc's
 	 * own fork handlers lock mutexes that live in domain memory); after it,
 	 * in parent and child, go back to what the open set says.  The domain

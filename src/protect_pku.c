@@ -13,6 +13,7 @@
 #include "protect.h"
 #include "pkru.h"
 
+#include <cpuid.h>
 #include <errno.h>
 #include <sys/mman.h>
 
@@ -23,11 +24,19 @@ static _Atomic uint32_t owned_bits;
 static uint32_t idle_keys;         /* bit k: key k is ours and unused */
 static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/*
+ * Present when CPUID says the OS enabled protection keys (OSPKE) and the
+ * kernel hands out a key.  CPUID comes first: without PKU some kernels
+ * answer pkey_alloc with ENOSPC, which would look like "all keys taken".
+ */
 static int pku_probe(void)
 {
+	unsigned a, b, c, d;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(c & bit_OSPKE))
+		return ENOTSUP;
 	int k = pkey_alloc(0, PKEY_DISABLE_ACCESS);
 	if (k < 0)
-		return errno == ENOSPC ? 0 : errno;   /* all taken still means present */
+		return errno == ENOSPC ? 0 : errno;   /* all taken by others: present */
 	pkey_free(k);
 	return 0;
 }
@@ -103,6 +112,11 @@ static void pku_window_close(struct domain *d, uintptr_t token)
 		wrpkru((uint32_t)token);
 }
 
+static void pku_thread_start(void)
+{
+	wrpkru(rdpkru() | atomic_load_explicit(&owned_bits, memory_order_relaxed));
+}
+
 static void pku_prefork_thread(const struct open_set *set)
 {
 	(void)set;
@@ -127,6 +141,7 @@ const struct backend backend_pku = {
 	.access = pku_access,
 	.window_open = pku_window_open,
 	.window_close = pku_window_close,
+	.thread_start = pku_thread_start,
 	.prefork_thread = pku_prefork_thread,
 	.postfork_thread = pku_postfork_thread,
 };

@@ -96,8 +96,8 @@ static inline struct fault probe(void *p, int write)
 		sigaction(SIGSEGV, &sa, NULL);
 		installed = 1;
 	}
-	int pku = on_pku();
-	uint32_t pkru = pku ? rdpkru() : 0;
+	volatile int pku = on_pku();
+	volatile uint32_t pkru = pku ? rdpkru() : 0;
 	memset(&probe_seen, 0, sizeof probe_seen);
 	if (sigsetjmp(probe_jmp, 1) == 0) {
 		probing = 1;
