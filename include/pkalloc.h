@@ -17,9 +17,14 @@
  *   core dumps.  Freed domain memory is wiped before it is reused.
  *
  *   With the "pku" backend a process has at most 15 protection keys, some
- *   of which other code may hold; domain_create() fails with ENOSPC when no
- *   key is free.  A thread can be inside at most PKALLOC_MAX_OPEN distinct
- *   domains at once, each entered at most PKALLOC_MAX_NEST times.
+ *   of which other code may hold.  Keys are virtualized: any number of
+ *   domains (up to jemalloc's limit of about 4000 arenas; then ENOSPC) share
+ *   them, a key moving on entry to the domain being entered; a domain that
+ *   holds no key is unreachable.  When every key is held by a domain some
+ *   thread is inside, further domains share keys and are kept apart with
+ *   page permissions (PKALLOC_STRICT=1 refuses this with EBUSY instead).
+ *   A thread can be inside at most PKALLOC_MAX_OPEN distinct domains at
+ *   once, each entered at most PKALLOC_MAX_NEST times.
  *
  * Errors follow the system calls this wraps: 0 or -1 with errno, a pointer
  * or NULL with errno.  Freeing memory that is not domain memory is a fatal
@@ -66,9 +71,11 @@ typedef struct domain domain_t;
 
 /*
  * Create a domain.  name (NULL allowed) is copied; at most PKALLOC_NAME_MAX
- * bytes.  flags must be 0.  Errors: EINVAL (bad name or flags), ENOSPC (no
- * protection key is free), ENOTSUP (the backend asked for with
- * PKALLOC_BACKEND is not available), ENOMEM (no address space or arena).
+ * bytes.  flags must be 0.  Errors: EINVAL (bad name or flags), ENOSPC
+ * (jemalloc's arena limit, or other code holds every protection key),
+ * EBUSY (PKALLOC_STRICT=1 and every key is pinned), ENOTSUP (the backend
+ * asked for with PKALLOC_BACKEND is not available), ENOMEM (no address
+ * space or memory).
  */
 PKALLOC_API domain_t *domain_create(const char *name, unsigned flags) PKALLOC_WUR;
 
@@ -84,7 +91,8 @@ PKALLOC_API int domain_destroy(domain_t *d);
  * DOMAIN_RDWR, until the matching domain_exit().  Enters nest; the access a
  * thread has is the widest of its open enters.  Errors: EINVAL (bad domain
  * or access), ENOMEM (PKALLOC_MAX_OPEN domains already open on this thread),
- * EOVERFLOW (PKALLOC_MAX_NEST enters of this domain already open).
+ * EOVERFLOW (PKALLOC_MAX_NEST enters of this domain already open), EBUSY
+ * (PKALLOC_STRICT=1 and the domain would have to share a key).
  */
 PKALLOC_API int domain_enter(domain_t *d, int access);
 
@@ -98,7 +106,7 @@ PKALLOC_API int domain_exit(domain_t *d);
  * Allocate in a domain, from inside or outside it, from any thread.  A size
  * of 0 returns a unique minimal allocation.  Errors: EINVAL (bad domain;
  * alignment not a power of two), ENOMEM (out of memory or larger than the
- * reservation; calloc's nmemb * size overflows).
+ * reservation; calloc's nmemb * size overflows), EBUSY (as domain_enter).
  */
 PKALLOC_API void *domain_malloc(domain_t *d, size_t size)
     PKALLOC_MALLOC PKALLOC_SIZE(2);
@@ -130,6 +138,36 @@ PKALLOC_API domain_t *domain_of(const void *ptr);
 
 /* The name given at creation ("" if none); NULL with EINVAL for a bad handle. */
 PKALLOC_API const char *domain_name(const domain_t *d);
+
+/* Counters of one domain (domain_stats). */
+struct domain_stats {
+	size_t allocated;          /* usable bytes of its live allocations */
+	size_t mapped;             /* bytes of its reservation given to jemalloc,
+	                              metadata included (virtual; purged pages
+	                              stay mapped but use no RAM) */
+	int key;                   /* hardware key it holds now; -1 when it holds
+	                              none (parked, or the mprotect backend) */
+	int shared;                /* 1 while its key is shared with others */
+	unsigned long long key_loads;   /* times it was given a key */
+	unsigned long long evictions;   /* times it lost its key to another domain */
+};
+
+/* Process-wide counters (pkalloc_stats). */
+struct pkalloc_stats {
+	unsigned domains;          /* live domains */
+	unsigned keys_owned;       /* hardware keys pkalloc holds (at most 15) */
+	unsigned keys_in_use;      /* of those, keys held by some domain now */
+	unsigned long long evictions;       /* domains parked to free a key */
+	unsigned long long retags;          /* domains moved onto a key (pkey_mprotect) */
+	unsigned long long shared_entries;  /* times a domain joined a shared key */
+	unsigned long long faults;          /* protection faults reported */
+	size_t allocated;          /* sum over live domains */
+	size_t mapped;             /* sum over live domains */
+};
+
+/* Fill *st.  0, or -1 with EINVAL (bad domain or NULL st). */
+PKALLOC_API int domain_stats(domain_t *d, struct domain_stats *st);
+PKALLOC_API int pkalloc_stats(struct pkalloc_stats *st);
 
 /*
  * The protection backend in use: "pku" or "mprotect"; "none" if the backend

@@ -2,11 +2,14 @@
  * Domain lifecycle: the registry of domain records, handle checks,
  * domain_create/domain_destroy, domain_of and domain_name.
  *
- * Records live in one array mapped at init and never freed, so a handle is
- * checked by address arithmetic before it is dereferenced: a forged or
- * destroyed handle gives EINVAL instead of a fault.  Freed records are
- * reused first-in first-out, after every never-used one, so a stale handle
- * is unlikely to name a new domain soon.
+ * Records live in one array mapped at init and never freed.  A handle is not
+ * a record's address but a token: an address in a PROT_NONE range reserved
+ * for the purpose, encoding the record's slot and its generation (bumped at
+ * every destroy).  It is checked by arithmetic, never dereferenced, so a
+ * forged handle, or a destroyed one whose slot now holds another domain,
+ * gives EINVAL instead of a fault or a wrong domain; a stale handle can only
+ * alias after 2^20 reuses of one slot.  Freed records are reused first-in
+ * first-out, after every never-used one.
  */
 #include "internal.h"
 #include "protect.h"
@@ -19,7 +22,15 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#define HANDLE_SLOT_BITS 12          /* MAX_DOMAINS */
+#define HANDLE_GEN_BITS  20
+#define HANDLE_STRIDE    16          /* handle +1 .. +15 is never a handle */
+#define HANDLE_SPACE     (((size_t)1 << (HANDLE_SLOT_BITS + HANDLE_GEN_BITS)) * HANDLE_STRIDE)
+
+_Static_assert(MAX_DOMAINS == 1 << HANDLE_SLOT_BITS, "handle layout");
+
 struct domain *registry;
+static uintptr_t handles;            /* base of the reserved handle range */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned never_used;             /* slots [never_used, MAX_DOMAINS) */
 static unsigned free_head, free_tail;   /* FIFO of freed slots, index + 1 */
@@ -31,18 +42,39 @@ int domain_registry_init(void)
 	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return errno;
+	void *h = mmap(NULL, HANDLE_SPACE, PROT_NONE,
+	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (h == MAP_FAILED) {
+		int e = errno;
+		munmap(p, MAX_DOMAINS * sizeof(struct domain));
+		return e;
+	}
+	handles = (uintptr_t)h;
 	registry = p;
 	return 0;
 }
 
+domain_t *domain_handle(const struct domain *d)
+{
+	uintptr_t gen = atomic_load_explicit(&((struct domain *)d)->gen, memory_order_relaxed) &
+	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
+	uintptr_t id = gen << HANDLE_SLOT_BITS | domain_slot(d);
+	return (domain_t *)(handles + id * HANDLE_STRIDE);
+}
+
 struct domain *domain_check(const domain_t *h)
 {
-	uintptr_t a = (uintptr_t)h, r = (uintptr_t)registry;
-	if (!registry || a < r || a >= r + MAX_DOMAINS * sizeof(struct domain) ||
-	    (a - r) % sizeof(struct domain) != 0)
+	uintptr_t a = (uintptr_t)h;
+	if (!handles || a < handles || a - handles >= HANDLE_SPACE ||
+	    (a - handles) % HANDLE_STRIDE != 0)
 		return NULL;
-	struct domain *d = (struct domain *)h;
-	return atomic_load_explicit(&d->state, memory_order_acquire) == DOM_LIVE ? d : NULL;
+	uintptr_t id = (a - handles) / HANDLE_STRIDE;
+	struct domain *d = &registry[id & (MAX_DOMAINS - 1)];
+	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
+		return NULL;
+	uintptr_t gen = atomic_load_explicit(&d->gen, memory_order_relaxed) &
+	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
+	return gen == id >> HANDLE_SLOT_BITS ? d : NULL;
 }
 
 unsigned domain_slot(const struct domain *d)
@@ -98,10 +130,11 @@ static int make_arena(struct domain *d)
 	unsigned ind;
 	size_t sz = sizeof ind;
 	extent_hooks_t *hooks = &d->hooks;
-	struct window w = { .d = d };
-	w.token = cfg->backend->window_open(d);
-	w.opened = 1;
-	int err = mallctl("arenas.create", &ind, &sz, &hooks, sizeof hooks);
+	struct window w;
+	int err = window_open(d, &w, PIN_ANY_STATE);
+	if (err)
+		return err;
+	err = mallctl("arenas.create", &ind, &sz, &hooks, sizeof hooks);
 	window_close(&w);
 	if (err)
 		return err == EAGAIN ? ENOSPC : ENOMEM;
@@ -116,9 +149,9 @@ static int drop_arena(struct domain *d)
 	if (err)
 		return err;
 	mib[1] = d->arena;
-	struct window w = { .d = d };
-	w.token = cfg->backend->window_open(d);
-	w.opened = 1;
+	struct window w;
+	if ((err = window_open(d, &w, PIN_ANY_STATE | PIN_SHARE_OK)) != 0)
+		return err;
 	err = mallctlbymib(mib, miblen, NULL, NULL, NULL, 0);
 	window_close(&w);
 	return err;
@@ -150,14 +183,15 @@ domain_t *domain_create(const char *name, unsigned flags)
 	d->nread = d->nwrite = d->fork_open = 0;
 	d->prot = PROT_NONE;
 	atomic_store(&d->inside, 0);
+	atomic_store(&d->key, -1);        /* keys are given on first use */
+	atomic_store(&d->shared, 0);
+	atomic_store(&d->evicting, 0);
+	atomic_store(&d->allocated, 0);
+	d->key_next = NULL;
+	d->key_loads = d->evictions = 0;
 	pthread_mutex_init(&d->lock, NULL);
 	snprintf(d->name, sizeof d->name, "%s", name ? name : "");
 
-	d->key = cfg->backend->key_get();
-	if (d->key < -1) {
-		err = -d->key;
-		goto fail_key;
-	}
 	if ((err = reserve_create(d, (unsigned)slot)) != 0)
 		goto fail_reserve;
 	extent_hooks_init(d);
@@ -166,14 +200,13 @@ domain_t *domain_create(const char *name, unsigned flags)
 
 	atomic_store_explicit(&d->state, DOM_LIVE, memory_order_release);
 	domain_unlock_registry();
-	return d;
+	return domain_handle(d);
 
 fail_arena:
+	if (cfg->backend->release)
+		cfg->backend->release(d);
 	reserve_destroy(d);
 fail_reserve:
-	if (d->key >= 0)
-		cfg->backend->key_put(d->key);
-fail_key:
 	pthread_mutex_destroy(&d->lock);
 	atomic_store(&d->state, DOM_FREE);
 	put_slot((unsigned)slot);
@@ -185,31 +218,34 @@ fail_key:
 int domain_destroy(domain_t *dh)
 {
 	struct domain *d = domain_check(dh);
-	int live = DOM_LIVE;
-	if (!d || !atomic_compare_exchange_strong(&d->state, &live, DOM_DYING)) {
+	if (!d) {
 		errno = EINVAL;
 		return -1;
 	}
-	/* Pairs with enter_pin: a thread either sees DYING or is counted here. */
-	if (atomic_load(&d->inside) != 0) {
-		atomic_store(&d->state, DOM_LIVE);
-		errno = EBUSY;
+	/* Nobody is inside, and from now on nobody can get in (enter_pin sees
+	 * the bit); a failure here changes nothing. */
+	unsigned none = 0;
+	if (!atomic_compare_exchange_strong(&d->inside, &none, INSIDE_DEAD)) {
+		errno = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* a destroy is under way */
 		return -1;
 	}
+	atomic_store(&d->state, DOM_DYING);
 	domain_lock_registry();
 	int err = drop_arena(d);
 	if (err) {
 		domain_unlock_registry();
 		atomic_store(&d->state, DOM_LIVE);
+		atomic_store(&d->inside, 0);
 		errno = EBUSY;
 		return -1;
 	}
-	/* Unmapping drops every page: nothing of the domain stays in RAM. */
+	/* Off its key, then unmapped: no page carries the key any more, and
+	 * nothing of the domain stays in RAM. */
+	if (cfg->backend->release)
+		cfg->backend->release(d);
 	reserve_destroy(d);
-	if (d->key >= 0)
-		cfg->backend->key_put(d->key);
 	pthread_mutex_destroy(&d->lock);
-	d->gen++;
+	atomic_fetch_add_explicit(&d->gen, 1, memory_order_relaxed);
 	atomic_store_explicit(&d->state, DOM_FREE, memory_order_release);
 	put_slot(domain_slot(d));
 	domain_unlock_registry();
@@ -222,7 +258,8 @@ domain_t *domain_of(const void *ptr)
 	if (slot < 0)
 		return NULL;
 	struct domain *d = &registry[slot];
-	return atomic_load_explicit(&d->state, memory_order_acquire) == DOM_LIVE ? d : NULL;
+	return atomic_load_explicit(&d->state, memory_order_acquire) == DOM_LIVE ?
+	       domain_handle(d) : NULL;
 }
 
 const char *domain_name(const domain_t *dh)

@@ -7,9 +7,10 @@
  * into protection (PKRU for pku, page permissions for mprotect).
  *
  * A thread that is inside a domain pins it: domain_destroy fails with EBUSY
- * while any pin is held.  Pins pair with the destroyer's state change as in
- * Dekker's algorithm (both sides use sequentially consistent atomics), so a
- * domain is never destroyed under a thread that got in.
+ * while any pin is held, and the domain keeps its protection key.  The
+ * destroyer swaps the pin count from 0 to INSIDE_DEAD in one step, so a
+ * domain is never destroyed under a thread that got in, and a destroy that
+ * fails with EBUSY changes nothing anyone else can see.
  */
 #include "internal.h"
 #include "protect.h"
@@ -46,18 +47,29 @@ static void remove_entry(struct open_set *s, struct open_entry *e)
 	*e = s->e[--s->n];
 }
 
-int enter_pin(struct domain *d)
+int enter_pin(struct domain *d, int flags)
 {
-	atomic_fetch_add(&d->inside, 1);
-	if (atomic_load(&d->state) == DOM_LIVE)
-		return 1;
-	atomic_fetch_sub(&d->inside, 1);
+	unsigned prev = atomic_fetch_add(&d->inside, 1);
+	if (!(flags & PIN_ANY_STATE) &&
+	    ((prev & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE)) {
+		atomic_fetch_sub(&d->inside, 1);
+		return EINVAL;
+	}
+	if (cfg->backend->pinned) {
+		int err = cfg->backend->pinned(d, flags & PIN_SHARE_OK);
+		if (err) {
+			enter_unpin(d);
+			return err;
+		}
+	}
 	return 0;
 }
 
 void enter_unpin(struct domain *d)
 {
-	atomic_fetch_sub_explicit(&d->inside, 1, memory_order_release);
+	atomic_fetch_sub(&d->inside, 1);
+	if (cfg->backend->unpinned)
+		cfg->backend->unpinned(d);
 }
 
 /* Tell the backend; pku recomputes PKRU at every change of the set. */
@@ -82,8 +94,9 @@ int domain_enter(domain_t *dh, int access)
 			errno = ENOMEM;
 			return -1;
 		}
-		if (!enter_pin(d)) {
-			errno = EINVAL;
+		int err = enter_pin(d, 0);
+		if (err) {
+			errno = err;
 			return -1;
 		}
 		if (!s->registered) {
@@ -138,7 +151,7 @@ int domain_exit(domain_t *dh)
 		remove_entry(s, e);
 	/* Failing to close would leave a secret reachable: never return. */
 	if (changed(d, from, to, s) != 0)
-		fatal("domain_exit", d, "cannot close the domain");
+		fatal("domain_exit", dh, "cannot close the domain");
 	if (gone)
 		enter_unpin(d);
 	return 0;
@@ -156,15 +169,16 @@ void enter_thread_exit(void *arg)
 	s->registered = 0;
 }
 
-int window_open(struct domain *d, struct window *w)
+int window_open(struct domain *d, struct window *w, int flags)
 {
 	struct open_set *s = &tls_set;
 	struct open_entry *e = find(s, d);
 	w->d = d;
 	w->pinned = w->opened = 0;
 	if (!e) {
-		if (!enter_pin(d))
-			return EINVAL;
+		int err = enter_pin(d, flags);
+		if (err)
+			return err;
 		w->pinned = 1;
 	}
 	/* Page permissions are shared: if this thread holds d read-write,

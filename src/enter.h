@@ -15,12 +15,17 @@ struct window {
 	int pinned, opened;
 };
 
-/* 0, or EINVAL if d is not live. */
-int window_open(struct domain *d, struct window *w) __attribute__((visibility("hidden")));
+/* Flags for pins and windows. */
+#define PIN_SHARE_OK  1   /* a shared key is fine even under PKALLOC_STRICT */
+#define PIN_ANY_STATE 2   /* d is being created or destroyed by the caller */
+
+/* 0, or EINVAL if d is not live, or EBUSY (strict, no key free). */
+int window_open(struct domain *d, struct window *w, int flags) __attribute__((visibility("hidden")));
 void window_close(struct window *w) __attribute__((visibility("hidden")));
 
-/* Pin d against destruction; 0 if it is not live. */
-int enter_pin(struct domain *d) __attribute__((visibility("hidden")));
+/* Pin d: it cannot be destroyed nor lose its key until unpinned.  0 or an
+ * errno value (EINVAL: not live; EBUSY: strict and no key). */
+int enter_pin(struct domain *d, int flags) __attribute__((visibility("hidden")));
 void enter_unpin(struct domain *d) __attribute__((visibility("hidden")));
 
 /* The calling thread's open set (fork handlers), and its exit handler. */

@@ -36,7 +36,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	char *start = (char *)(((uintptr_t)top + alignment - 1) & ~(uintptr_t)(alignment - 1));
 	char *ret = NULL;
 	/* Only fresh pages above top: they have never been used, so are zero. */
-	if ((new_addr == NULL || new_addr == start) && start >= top &&
+	if ((new_addr == NULL || new_addr == start) && start >= top && start <= d->hi &&
 	    (size_t)(d->hi - start) >= size &&
 	    cfg->backend->tag(d, start, size) == 0) {
 		atomic_store_explicit(&d->top, start + size, memory_order_release);

@@ -17,6 +17,27 @@
 /* The largest allocation a reservation could ever hold. */
 #define SIZE_LIMIT (PKALLOC_RESERVATION - 2 * PKALLOC_GUARD)
 
+/* The allocation-start bitmap: set on allocation, cleared on free. */
+static void mark_start(struct domain *d, void *p)
+{
+	size_t i = (size_t)((char *)p - d->lo) >> 3;
+	atomic_fetch_or_explicit(&d->starts[i >> 6], UINT64_C(1) << (i & 63), memory_order_relaxed);
+}
+
+/* 1 if p started an allocation; it no longer does. */
+static int clear_start(struct domain *d, const void *p)
+{
+	size_t i = (size_t)((const char *)p - d->lo) >> 3;
+	uint64_t bit = UINT64_C(1) << (i & 63);
+	return (atomic_fetch_and_explicit(&d->starts[i >> 6], ~bit, memory_order_relaxed) & bit) != 0;
+}
+
+static int is_start(struct domain *d, const void *p)
+{
+	size_t i = (size_t)((const char *)p - d->lo) >> 3;
+	return (atomic_load_explicit(&d->starts[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
+}
+
 static void *alloc_in(struct domain *d, size_t size, int flags)
 {
 	if (size > SIZE_LIMIT) {
@@ -24,12 +45,17 @@ static void *alloc_in(struct domain *d, size_t size, int flags)
 		return NULL;
 	}
 	struct window w;
-	if (window_open(d, &w) != 0) {
-		errno = EINVAL;
+	int err = window_open(d, &w, 0);
+	if (err) {
+		errno = err;
 		return NULL;
 	}
 	/* mallocx(0) is undefined: 0 bytes get the smallest size class. */
 	void *p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
+	if (p) {
+		atomic_fetch_add_explicit(&d->allocated, sallocx(p, 0), memory_order_relaxed);
+		mark_start(d, p);
+	}
 	window_close(&w);
 	if (!p)
 		errno = ENOMEM;
@@ -79,29 +105,53 @@ void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
 	return alloc_in(d, size, MALLOCX_LG_ALIGN(__builtin_ctzl(alignment)));
 }
 
+#define NOT_AN_ALLOCATION "not an allocation of its domain (interior pointer or freed already)"
+
+/* The domain that ptr starts an allocation of, or NULL with *why set. */
+static struct domain *lookup(const void *ptr, const char **why)
+{
+	int slot = reserve_slot_of(ptr);
+	if (slot < 0) {
+		*why = "not domain memory";
+		return NULL;
+	}
+	struct domain *d = &registry[slot];
+	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE) {
+		*why = "its domain is destroyed or being destroyed";
+		return NULL;
+	}
+	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
+	if ((const char *)ptr < d->lo || (const char *)ptr >= top || ((uintptr_t)ptr & 7) ||
+	    !is_start(d, ptr)) {
+		*why = NOT_AN_ALLOCATION;
+		return NULL;
+	}
+	return d;
+}
+
 /*
  * The domain of an allocation, or a fatal error naming the call: freeing
  * what is not a domain allocation would corrupt jemalloc's state.
  */
 static struct domain *owner_of(const void *ptr, const char *call)
 {
-	int slot = reserve_slot_of(ptr);
-	if (slot < 0)
-		fatal(call, ptr, "not domain memory");
-	struct domain *d = &registry[slot];
-	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
-		fatal(call, ptr, "its domain is destroyed or being destroyed");
-	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
-	if ((const char *)ptr < d->lo || (const char *)ptr >= top || ((uintptr_t)ptr & 7))
-		fatal(call, ptr, "not an allocation of its domain");
+	const char *why;
+	struct domain *d = lookup(ptr, &why);
+	if (!d)
+		fatal(call, ptr, why);
 	return d;
 }
 
-/* Wipe and free ptr of domain d; the caller holds a window on d. */
-static void wipe_free(void *ptr)
+/* Wipe and free ptr of domain d; the caller holds a window on d.  The
+ * start bit goes first: of two racing frees of one block, one dies here. */
+static void wipe_free(struct domain *d, void *ptr, const char *call)
 {
-	explicit_bzero(ptr, sallocx(ptr, 0));
+	if (!clear_start(d, ptr))
+		fatal(call, ptr, NOT_AN_ALLOCATION);
+	size_t n = sallocx(ptr, 0);
+	explicit_bzero(ptr, n);
 	dallocx(ptr, MALLOCX_TCACHE_NONE);
+	atomic_fetch_sub_explicit(&d->allocated, n, memory_order_relaxed);
 }
 
 void domain_free(void *ptr)
@@ -110,23 +160,20 @@ void domain_free(void *ptr)
 		return;
 	struct domain *d = owner_of(ptr, "domain_free");
 	struct window w;
-	if (window_open(d, &w) != 0)
+	if (window_open(d, &w, PIN_SHARE_OK) != 0)
 		fatal("domain_free", ptr, "its domain is being destroyed");
-	wipe_free(ptr);
+	wipe_free(d, ptr, "domain_free");
 	window_close(&w);
 }
 
 size_t domain_usable_size(const void *ptr)
 {
-	int slot = ptr ? reserve_slot_of(ptr) : -1;
-	if (slot < 0) {
+	const char *why;
+	struct domain *d = ptr ? lookup(ptr, &why) : NULL;
+	struct window w;
+	if (!d || window_open(d, &w, PIN_SHARE_OK) != 0) {
 		if (ptr)
 			errno = EINVAL;
-		return 0;
-	}
-	struct window w;
-	if (window_open(&registry[slot], &w) != 0) {
-		errno = EINVAL;
 		return 0;
 	}
 	size_t n = sallocx(ptr, 0);
@@ -138,21 +185,27 @@ size_t domain_usable_size(const void *ptr)
 static void *resize_in(struct domain *d, void *ptr, size_t size)
 {
 	struct window w;
-	if (window_open(d, &w) != 0) {
-		errno = EINVAL;
+	int err = window_open(d, &w, 0);
+	if (err) {
+		errno = err;
 		return NULL;
 	}
-	size_t old = sallocx(ptr, 0);
+	size_t old = sallocx(ptr, 0), now;
 	void *ret = ptr;
 	if (size <= old) {
 		/* What the caller gave up must not stay behind. */
 		explicit_bzero((char *)ptr + size, old - size);
-		xallocx(ptr, size, 0, MALLOCX_TCACHE_NONE);
-	} else if (xallocx(ptr, size, 0, MALLOCX_TCACHE_NONE) < size) {
+		now = xallocx(ptr, size, 0, MALLOCX_TCACHE_NONE);
+		atomic_fetch_sub_explicit(&d->allocated, old - now, memory_order_relaxed);
+	} else if ((now = xallocx(ptr, size, 0, MALLOCX_TCACHE_NONE)) >= size) {
+		atomic_fetch_add_explicit(&d->allocated, now - old, memory_order_relaxed);
+	} else {
 		ret = mallocx(size, ARENA_FLAGS(d));
 		if (ret) {
+			atomic_fetch_add_explicit(&d->allocated, sallocx(ret, 0), memory_order_relaxed);
+			mark_start(d, ret);
 			memcpy(ret, ptr, old);
-			wipe_free(ptr);
+			wipe_free(d, ptr, "domain_realloc");
 		} else {
 			errno = ENOMEM;
 		}
@@ -183,16 +236,13 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	if (!ret)
 		return NULL;
 	struct window wf, wt;
-	if (window_open(from, &wf) != 0)
+	if (window_open(from, &wf, PIN_SHARE_OK) != 0)
 		fatal("domain_realloc", ptr, "its domain is being destroyed");
-	if (window_open(d, &wt) != 0) {
-		window_close(&wf);
-		errno = EINVAL;
-		return NULL;    /* unreachable while the caller holds d */
-	}
+	if (window_open(d, &wt, PIN_SHARE_OK) != 0)
+		fatal("domain_realloc", ret, "its domain is being destroyed");
 	size_t old = sallocx(ptr, 0);
 	memcpy(ret, ptr, old < size ? old : size);
-	wipe_free(ptr);
+	wipe_free(from, ptr, "domain_realloc");
 	window_close(&wt);
 	window_close(&wf);
 	return ret;

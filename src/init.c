@@ -8,6 +8,7 @@
 #include "enter.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -40,6 +41,9 @@ static void say(const char *a, const char *b, const char *c)
 
 static void choose_backend(void)
 {
+	const char *strict = secure_getenv("PKALLOC_STRICT");
+	ro.c.strict = strict && strcmp(strict, "1") == 0;
+
 	const char *want = secure_getenv("PKALLOC_BACKEND");
 	if (!want || !*want)
 		want = "auto";
@@ -65,10 +69,14 @@ static void choose_backend(void)
 	}
 }
 
-static void each_prefork(struct domain *d) { cfg->backend->prefork_domain(d); }
+static void each_prefork(struct domain *d)
+{
+	prot_prefork_domain(d);
+}
+
 static void each_parent(struct domain *d)
 {
-	cfg->backend->postfork_domain(d, enter_open_set(), 0);
+	prot_postfork_domain(d, enter_open_set(), 0);
 }
 
 static void each_child(struct domain *d)
@@ -81,25 +89,25 @@ static void each_child(struct domain *d)
 	atomic_store(&d->inside, in);
 	/* A destroy another thread had begun never happens in the child. */
 	atomic_store(&d->state, DOM_LIVE);
-	if (cfg->backend->postfork_domain)
-		cfg->backend->postfork_domain(d, s, 1);
+	prot_postfork_domain(d, s, 1);
 }
 
+/* Registered after jemalloc's handlers, so this prepare handler runs before
+ * jemalloc's (which locks mutexes inside every domain) and the parent and
+ * child handlers run after jemalloc's. */
 static void prefork(void)
 {
 	domain_lock_registry();
-	if (cfg->backend->prefork_domain)
-		domain_foreach_live(each_prefork);
 	if (cfg->backend->prefork_thread)
 		cfg->backend->prefork_thread(enter_open_set());
+	domain_foreach_live(each_prefork);
 }
 
 static void postfork_parent(void)
 {
+	domain_foreach_live(each_parent);
 	if (cfg->backend->postfork_thread)
 		cfg->backend->postfork_thread(enter_open_set(), 0);
-	if (cfg->backend->postfork_domain)
-		domain_foreach_live(each_parent);
 	domain_unlock_registry();
 }
 
@@ -120,6 +128,10 @@ static void init_once(void)
 	void *p = mallocx(1, 0);
 	if (p)
 		dallocx(p, 0);
+	/* jemalloc's background threads purge every arena with no window
+	 * open; they would fault on domain memory.  Off for good. */
+	bool off = false;
+	mallctl("background_thread", NULL, NULL, &off, sizeof off);
 
 	int err = domain_registry_init();
 	if (err) {

@@ -27,14 +27,22 @@
 /* Domain record states. */
 enum { DOM_FREE = 0, DOM_CREATING, DOM_LIVE, DOM_DYING };
 
+#define INSIDE_DEAD (1u << 31)
+
 /* Effective access of a thread to a domain (DOMAIN_RDONLY/RDWR, or none). */
 #define ACCESS_NONE 0
 
 struct domain {
 	_Atomic int state;
-	uint32_t gen;              /* bumped at every destroy: stale entries never match */
+	_Atomic uint32_t gen;      /* bumped at every destroy: stale handles never match */
 	unsigned arena;            /* jemalloc arena index */
-	int key;                   /* protection key, -1 without one */
+	_Atomic int key;           /* hardware key held now; -1: none (parked) */
+	_Atomic int shared;        /* the key is shared with other domains */
+	_Atomic int evicting;      /* an evictor is deciding (keys.c) */
+	struct domain *key_next;   /* next holder of the same key (keys.c) */
+	_Atomic uint64_t last_used;/* when the last pin went (LRU eviction) */
+	unsigned long long key_loads, evictions;   /* under the keys lock */
+	_Atomic size_t allocated;  /* usable bytes of live allocations */
 	unsigned flags;
 	char name[PKALLOC_NAME_MAX + 1];
 
@@ -45,8 +53,12 @@ struct domain {
 	char *lo, *hi;             /* the part between the guards */
 	_Atomic(char *) top;       /* end of the pages handed to jemalloc so far */
 
-	/* Threads inside plus access windows in progress: destroy needs zero. */
+	/* Threads inside plus access windows in progress; destroy swaps 0 for
+	 * INSIDE_DEAD, after which nobody can pin the domain again. */
 	_Atomic unsigned inside;
+	/* Bit i: an allocation starts at lo + 8 i (catches interior pointers and
+	 * double frees); a separate mapping of PKALLOC_RESERVATION / 64 bytes. */
+	_Atomic uint64_t *starts;
 
 	/* Guards top and the mprotect backend's fields below. */
 	pthread_mutex_t lock;
@@ -59,7 +71,8 @@ struct domain {
 
 /* Registry (domain.c). */
 extern struct domain *registry HIDDEN;
-HIDDEN struct domain *domain_check(const domain_t *d);
+HIDDEN struct domain *domain_check(const domain_t *d);   /* handle -> record, or NULL */
+HIDDEN domain_t *domain_handle(const struct domain *d);
 HIDDEN struct domain *domain_from_slot(unsigned slot);
 HIDDEN unsigned domain_slot(const struct domain *d);
 HIDDEN void domain_lock_registry(void);
@@ -71,8 +84,16 @@ struct backend;
 struct config {
 	const struct backend *backend;   /* NULL: unavailable, see init_errno */
 	int init_errno;
+	int strict;                      /* PKALLOC_STRICT=1: never share a key */
 	pthread_key_t thread_key;
 };
+
+/* Process-wide event counts (keys.c), for pkalloc_stats. */
+struct counters {
+	unsigned long long evictions, retags, shared_entries;
+	_Atomic unsigned long long faults;
+};
+extern struct counters counters HIDDEN;
 extern const struct config *const cfg HIDDEN;
 HIDDEN void pkalloc_init(void);
 

@@ -37,19 +37,29 @@ struct backend {
 	/* 0 when usable on this machine, else an errno value. */
 	int (*probe)(void);
 
-	/* A key for a new domain; -1 for none needed; -ENOSPC etc. on failure. */
-	int (*key_get)(void);
-	void (*key_put)(int key);
+	/* The calling thread has just pinned d (d->inside went up): make d
+	 * usable, e.g. give it a key.  may_share: a shared key is acceptable
+	 * even under PKALLOC_STRICT.  0 or an errno value.  May be NULL. */
+	int (*pinned)(struct domain *d, int may_share);
+	/* d->inside went down.  May be NULL. */
+	void (*unpinned)(struct domain *d);
+	/* d is being destroyed (pinned by the destroyer for the last time):
+	 * let go of its key.  May be NULL. */
+	void (*release)(struct domain *d);
 
-	/* New pages [addr, addr+len) of d: make them d's (called under d->lock). */
+	/* The permission d's pages must have now (d->lock held). */
+	int (*want)(const struct domain *d);
+
+	/* New pages [addr, addr+len) of d: make them d's (called under d->lock,
+	 * always while d is pinned). */
 	int (*tag)(struct domain *d, void *addr, size_t len);
 
 	/* The calling thread's effective access to d went from `from` to `to`;
 	 * set is the thread's whole open set after the change. */
 	int (*access)(struct domain *d, int from, int to, const struct open_set *set);
 
-	/* Open d for reading and writing around one jemalloc call on this
-	 * thread; the token given back is passed to window_close. */
+	/* Open pinned d for reading and writing around one jemalloc call on
+	 * this thread; the token given back is passed to window_close. */
 	uintptr_t (*window_open)(struct domain *d);
 	void (*window_close)(struct domain *d, uintptr_t token);
 
@@ -57,14 +67,11 @@ struct backend {
 	 * PKRU left open (the open set of a new thread is empty).  May be NULL. */
 	void (*thread_start)(void);
 
-	/* fork(): before it, open every domain for the forking thread (jemalloc's
-	 * own fork handlers lock mutexes that live in domain memory); after it,
-	 * in parent and child, go back to what the open set says.  The domain
-	 * hooks run for each live domain with the registry locked; any may be
-	 * NULL. */
-	void (*prefork_domain)(struct domain *d);
+	/* fork(): prefork_thread runs first, then every live domain is opened
+	 * read-write (jemalloc's own fork handlers lock mutexes that live in
+	 * domain memory); after the fork, in parent and child, every domain
+	 * goes back to what its state says, then postfork_thread.  May be NULL. */
 	void (*prefork_thread)(const struct open_set *set);
-	void (*postfork_domain)(struct domain *d, const struct open_set *set, int child);
 	void (*postfork_thread)(const struct open_set *set, int child);
 };
 
@@ -74,6 +81,21 @@ extern const struct backend backend_mprotect __attribute__((visibility("hidden")
 /* OS primitives shared by both backends (protect.c). */
 int prot_reserve(size_t size, size_t align, void **out) __attribute__((visibility("hidden")));
 int prot_release(void *addr, size_t size) __attribute__((visibility("hidden")));
+/* Plain private read-write memory for pkalloc's own bookkeeping. */
+int prot_map_private(size_t size, void **out) __attribute__((visibility("hidden")));
 int prot_purge(void *addr, size_t size) __attribute__((visibility("hidden")));
+
+/* Give d's pages [lo, top) the permission backend->want(d) asks for, with
+ * one mprotect call if it differs from what they have; d->lock held. */
+int prot_apply(struct domain *d) __attribute__((visibility("hidden")));
+/* Move d's pages to key `key` with permission prot (pkey_mprotect). */
+int prot_apply_key(struct domain *d, int key, int prot) __attribute__((visibility("hidden")));
+/* A new protection key, denied to the calling thread; or -errno. */
+int prot_key_alloc(void) __attribute__((visibility("hidden")));
+
+/* fork() support for every backend: open d before, restore it after. */
+void prot_prefork_domain(struct domain *d) __attribute__((visibility("hidden")));
+void prot_postfork_domain(struct domain *d, const struct open_set *set, int child)
+	__attribute__((visibility("hidden")));
 
 #endif

@@ -1,33 +1,30 @@
 /*
- * The "pku" backend: x86 memory protection keys.  Each domain's pages carry
- * its key (pkey_mprotect); a thread's rights live in its PKRU register.
+ * The "pku" backend: x86 memory protection keys.  A domain's pages carry
+ * the key it holds (keys.c moves keys between domains); a thread's rights
+ * live in its PKRU register.
  *
  * PKRU is computed, never toggled: every key pkalloc owns is denied, then
  * opened again for each domain in the thread's open set.  Bits of keys
  * pkalloc does not own (key 0, the kernel's execute-only key, other
  * libraries' keys) are kept as they are.  Recomputing wipes any stale right
- * a key's earlier owner left behind, which is what makes key reuse safe.
+ * a key's earlier holder left behind, which is what makes key reuse safe.
  */
 #define _GNU_SOURCE
 #include "internal.h"
 #include "protect.h"
+#include "keys.h"
 #include "pkru.h"
 
 #include <cpuid.h>
 #include <errno.h>
 #include <sys/mman.h>
-
-/* Keys pkalloc holds: PKRU_BITS of each, and the ones no domain uses now.
- * Keys are never given back to the kernel: it allows pkey_free while pages
- * still carry the key, and the next owner would inherit them. */
-static _Atomic uint32_t owned_bits;
-static uint32_t idle_keys;         /* bit k: key k is ours and unused */
-static pthread_mutex_t keys_lock = PTHREAD_MUTEX_INITIALIZER;
+#include <x86intrin.h>
 
 /*
  * Present when CPUID says the OS enabled protection keys (OSPKE) and the
  * kernel hands out a key.  CPUID comes first: without PKU some kernels
- * answer pkey_alloc with ENOSPC, which would look like "all keys taken".
+ * answer pkey_alloc(0, PKEY_DISABLE_ACCESS) with ENOSPC, which would look
+ * like "all keys taken".
  */
 static int pku_probe(void)
 {
@@ -41,45 +38,58 @@ static int pku_probe(void)
 	return 0;
 }
 
-static int pku_key_get(void)
+/* Pages of a parked domain are unreachable; a shared key leaves isolation
+ * among its sharers to page permissions. */
+static int pku_want(const struct domain *d)
 {
-	int k = -ENOSPC;
-	pthread_mutex_lock(&keys_lock);
-	if (idle_keys) {
-		k = __builtin_ctz(idle_keys);
-		idle_keys &= ~(UINT32_C(1) << k);
-	} else {
-		int nk = pkey_alloc(0, PKEY_DISABLE_ACCESS);
-		if (nk >= 0 && nk < 16) {
-			k = nk;
-			atomic_fetch_or(&owned_bits, PKRU_BITS(k));
-		} else if (nk >= 0) {
-			pkey_free(nk);          /* not addressable in PKRU: never happens on x86 */
-		} else {
-			k = -errno;
-		}
-	}
-	pthread_mutex_unlock(&keys_lock);
-	return k;
+	if (d->fork_open)
+		return PROT_READ | PROT_WRITE;
+	if (atomic_load(&d->key) < 0)
+		return PROT_NONE;
+	if (!atomic_load(&d->shared) || atomic_load(&d->inside) > 0)
+		return PROT_READ | PROT_WRITE;
+	return PROT_NONE;
 }
 
-static void pku_key_put(int k)
+static void shared_apply(struct domain *d)
 {
-	pthread_mutex_lock(&keys_lock);
-	idle_keys |= UINT32_C(1) << k;
-	pthread_mutex_unlock(&keys_lock);
+	pthread_mutex_lock(&d->lock);
+	int err = prot_apply(d);
+	pthread_mutex_unlock(&d->lock);
+	if (err)
+		fatal("mprotect", d->lo, "cannot change a shared domain's permissions");
+}
+
+static int pku_pinned(struct domain *d, int may_share)
+{
+	if (atomic_load(&d->evicting) || atomic_load(&d->key) < 0) {
+		int err = keys_acquire(d, may_share);
+		if (err)
+			return err;
+	}
+	if (atomic_load(&d->shared))
+		shared_apply(d);
+	return 0;
+}
+
+static void pku_unpinned(struct domain *d)
+{
+	atomic_store_explicit(&d->last_used, __rdtsc(), memory_order_relaxed);
+	if (atomic_load(&d->shared))
+		shared_apply(d);
 }
 
 static int pku_tag(struct domain *d, void *addr, size_t len)
 {
-	return pkey_mprotect(addr, len, PROT_READ | PROT_WRITE, d->key) == 0 ? 0 : errno;
+	return pkey_mprotect(addr, len, PROT_READ | PROT_WRITE, atomic_load(&d->key)) == 0
+	       ? 0 : errno;
 }
 
 static uint32_t pkru_for(const struct open_set *set)
 {
-	uint32_t pkru = rdpkru() | atomic_load_explicit(&owned_bits, memory_order_relaxed);
+	uint32_t pkru = rdpkru() | keys_owned_bits();
 	for (unsigned i = 0; i < set->n; i++) {
-		int k = set->e[i].d->key;
+		int k = atomic_load_explicit(&set->e[i].d->key, memory_order_relaxed);
 		if (open_entry_access(&set->e[i]) == DOMAIN_RDWR)
 			pkru &= ~PKRU_BITS(k);
 		else
@@ -98,10 +108,11 @@ static int pku_access(struct domain *d, int from, int to, const struct open_set 
 /* Token: the PKRU to restore, with bit 32 set if the window changed it. */
 static uintptr_t pku_window_open(struct domain *d)
 {
+	int k = atomic_load_explicit(&d->key, memory_order_relaxed);
 	uint32_t pkru = rdpkru();
-	if (!(pkru & PKRU_BITS(d->key)))
+	if (!(pkru & PKRU_BITS(k)))
 		return pkru;
-	wrpkru(pkru & ~PKRU_BITS(d->key));
+	wrpkru(pkru & ~PKRU_BITS(k));
 	return (uintptr_t)pkru | ((uintptr_t)1 << 32);
 }
 
@@ -114,20 +125,19 @@ static void pku_window_close(struct domain *d, uintptr_t token)
 
 static void pku_thread_start(void)
 {
-	wrpkru(rdpkru() | atomic_load_explicit(&owned_bits, memory_order_relaxed));
+	wrpkru(rdpkru() | keys_owned_bits());
 }
 
 static void pku_prefork_thread(const struct open_set *set)
 {
 	(void)set;
-	wrpkru(rdpkru() & ~atomic_load(&owned_bits));
+	keys_fork_lock();            /* no key moves across the fork */
+	wrpkru(rdpkru() & ~keys_owned_bits());
 }
 
 static void pku_postfork_thread(const struct open_set *set, int child)
 {
-	(void)child;
-	if (child)
-		pthread_mutex_init(&keys_lock, NULL);
+	keys_fork_unlock(child);
 	wrpkru(pkru_for(set));
 }
 
@@ -135,8 +145,10 @@ const struct backend backend_pku = {
 	.name = "pku",
 	.per_thread = 1,
 	.probe = pku_probe,
-	.key_get = pku_key_get,
-	.key_put = pku_key_put,
+	.pinned = pku_pinned,
+	.unpinned = pku_unpinned,
+	.release = keys_release,
+	.want = pku_want,
 	.tag = pku_tag,
 	.access = pku_access,
 	.window_open = pku_window_open,

@@ -16,6 +16,8 @@
 #define REGION_SHIFT 32                   /* log2(PKALLOC_RESERVATION) */
 #define REGIONS      (1u << (47 - REGION_SHIFT))
 
+#define STARTS_BYTES (PKALLOC_RESERVATION / 64)   /* one bit per 8 bytes */
+
 _Static_assert(PKALLOC_RESERVATION == (size_t)1 << REGION_SHIFT, "layout");
 
 /* Registry slot + 1 of the domain owning each 4 GiB region of user space. */
@@ -32,6 +34,12 @@ int reserve_create(struct domain *d, unsigned slot)
 		prot_release(base, PKALLOC_RESERVATION);
 		return ENOMEM;
 	}
+	void *starts;
+	if ((err = prot_map_private(STARTS_BYTES, &starts)) != 0) {
+		prot_release(base, PKALLOC_RESERVATION);
+		return err;
+	}
+	d->starts = starts;
 	d->base = base;
 	d->lo = d->base + PKALLOC_GUARD;
 	d->hi = d->base + PKALLOC_RESERVATION - PKALLOC_GUARD;
@@ -46,6 +54,8 @@ void reserve_destroy(struct domain *d)
 	atomic_store_explicit(&owner[(uintptr_t)d->base >> REGION_SHIFT], 0,
 	                      memory_order_release);
 	prot_release(d->base, PKALLOC_RESERVATION);
+	prot_release((void *)d->starts, STARTS_BYTES);
+	d->starts = NULL;
 	d->base = d->lo = d->hi = NULL;
 	atomic_store_explicit(&d->top, NULL, memory_order_relaxed);
 }

@@ -3,9 +3,10 @@
  *
  * The kernel gives a new thread a copy of its creator's PKRU, so a thread
  * created inside a domain would start with that domain open while its own
- * open set is empty.  pkalloc exports pthread_create: the wrapper runs the
- * start routine behind a trampoline that first closes every domain for the
- * new thread, then calls the C library's pthread_create.
+ * open set is empty.  pkalloc exports pthread_create and C11's thrd_create:
+ * each runs the start routine behind a trampoline that first closes every
+ * domain for the new thread.  Threads the C library starts by itself
+ * (SIGEV_THREAD timers, POSIX AIO helpers) bypass these; see pkalloc(7).
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -14,29 +15,63 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <threads.h>
 
 typedef int create_fn(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+typedef int thrd_create_fn(thrd_t *, thrd_start_t, void *);
 
 struct start {
 	void *(*fn)(void *);
+	thrd_start_t cfn;
 	void *arg;
 };
 
 static create_fn *real_create;
+static thrd_create_fn *real_thrd_create;
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
 static void find_real(void)
 {
 	real_create = (create_fn *)dlsym(RTLD_NEXT, "pthread_create");
+	real_thrd_create = (thrd_create_fn *)dlsym(RTLD_NEXT, "thrd_create");
 }
 
-static void *trampoline(void *p)
+static struct start take_start(void *p)
 {
 	struct start s = *(struct start *)p;
 	free(p);
 	if (cfg->backend && cfg->backend->thread_start)
 		cfg->backend->thread_start();
+	return s;
+}
+
+static void *trampoline(void *p)
+{
+	struct start s = take_start(p);
 	return s.fn(s.arg);
+}
+
+static int c11_trampoline(void *p)
+{
+	struct start s = take_start(p);
+	return s.cfn(s.arg);
+}
+
+__attribute__((visibility("default")))
+int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
+{
+	pthread_once(&real_once, find_real);
+	if (!real_thrd_create)
+		fatal("thrd_create", NULL, "the C library's thrd_create was not found");
+	pkalloc_init();
+	struct start *s = malloc(sizeof *s);
+	if (!s)
+		return thrd_nomem;
+	*s = (struct start){ .cfn = fn, .arg = arg };
+	int err = real_thrd_create(t, c11_trampoline, s);
+	if (err != thrd_success)
+		free(s);
+	return err;
 }
 
 __attribute__((visibility("default")))
@@ -49,8 +84,7 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 	struct start *s = malloc(sizeof *s);
 	if (!s)
 		return EAGAIN;
-	s->fn = fn;
-	s->arg = arg;
+	*s = (struct start){ .fn = fn, .arg = arg };
 	int err = real_create(t, attr, trampoline, s);
 	if (err)
 		free(s);

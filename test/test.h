@@ -66,11 +66,20 @@ struct fault {
 static __thread sigjmp_buf probe_jmp;
 static __thread volatile sig_atomic_t probing;
 static __thread struct fault probe_seen;
+/* What a test was doing, printed if it dies of an unexpected fault. */
+static __thread char test_note[128];
 
 static void probe_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
 	if (!probing) {
+		/* A real fault: say where before dying of it. */
+		char line[320];
+		int n = snprintf(line, sizeof line, "unexpected SIGSEGV at %p, si_code %d, pkey %d; %s\n",
+		                 si->si_addr, si->si_code,
+		                 si->si_code == SEGV_PKUERR ? (int)si->si_pkey : -1, test_note);
+		if (write(2, line, (size_t)n) < 0)
+			_exit(98);
 		signal(sig, SIG_DFL);
 		raise(sig);
 		return;

@@ -72,7 +72,21 @@ int main(void)
 	void *plain = malloc(32);
 	expect_abort(&local, free_foreign, "domain_free", "not domain memory");
 	expect_abort(plain, free_foreign, "domain_free", "not domain memory");
-	expect_abort(secret + 1, free_foreign, "domain_free", "not an allocation of its domain");
+	expect_abort(secret + 1, free_foreign, "domain_free",
+	             "not an allocation of its domain (interior pointer or freed already)");
+	expect_abort(secret + 8, free_foreign, "domain_free",
+	             "not an allocation of its domain (interior pointer or freed already)");
+	char *twice = domain_malloc(d, 16);
+	CHECK(twice);
+	domain_free(twice);
+	expect_abort(twice, free_foreign, "domain_free",
+	             "not an allocation of its domain (interior pointer or freed already)");
+	/* jemalloc's metadata at the start of the reservation is no allocation. */
+	char *meta = (char *)((uintptr_t)secret & ~(uintptr_t)(PKALLOC_RESERVATION - 1)) + PKALLOC_GUARD;
+	expect_abort(meta, free_foreign, "domain_free",
+	             "not an allocation of its domain (interior pointer or freed already)");
+	CHECK_ERR(domain_usable_size(meta), == 0, EINVAL);
+	CHECK_ERR(domain_usable_size(secret + 8), == 0, EINVAL);
 	expect_abort(&local, realloc_foreign, "domain_realloc", "not domain memory");
 	free(plain);
 

@@ -1,0 +1,24 @@
+/*
+ * The key pool of the pku backend: which domain holds which hardware key,
+ * LRU eviction, and the shared pool when every key is pinned.
+ */
+#ifndef PKALLOC_KEYS_H
+#define PKALLOC_KEYS_H
+
+#include <stdint.h>
+
+struct domain;
+struct pkalloc_stats;
+
+/* Give pinned, keyless d a key.  0, EBUSY (PKALLOC_STRICT and every key is
+ * pinned, !may_share) or ENOSPC (the kernel gave pkalloc no key at all). */
+int keys_acquire(struct domain *d, int may_share) __attribute__((visibility("hidden")));
+/* d is being destroyed: drop it from its key. */
+void keys_release(struct domain *d) __attribute__((visibility("hidden")));
+/* PKRU_BITS of every key pkalloc owns. */
+uint32_t keys_owned_bits(void) __attribute__((visibility("hidden")));
+void keys_fork_lock(void) __attribute__((visibility("hidden")));
+void keys_fork_unlock(int child) __attribute__((visibility("hidden")));
+void keys_stats(struct pkalloc_stats *st) __attribute__((visibility("hidden")));
+
+#endif

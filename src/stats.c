@@ -1,0 +1,62 @@
+/*
+ * domain_stats and pkalloc_stats: counters read without stopping anyone,
+ * so each figure is exact but the set is not one atomic snapshot.
+ */
+#include "internal.h"
+#include "keys.h"
+#include "protect.h"
+
+#include <errno.h>
+#include <string.h>
+
+static size_t mapped_of(const struct domain *d)
+{
+	char *top = atomic_load_explicit(&((struct domain *)d)->top, memory_order_relaxed);
+	return top ? (size_t)(top - d->lo) : 0;
+}
+
+int domain_stats(domain_t *dh, struct domain_stats *st)
+{
+	struct domain *d = domain_check(dh);
+	if (!d || !st) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(st, 0, sizeof *st);
+	st->allocated = atomic_load_explicit(&d->allocated, memory_order_relaxed);
+	st->mapped = mapped_of(d);
+	st->key = atomic_load(&d->key);
+	st->shared = atomic_load(&d->shared);
+	st->key_loads = d->key_loads;
+	st->evictions = d->evictions;
+	return 0;
+}
+
+static struct pkalloc_stats *sum_into;
+
+static void add_domain(struct domain *d)
+{
+	if (atomic_load(&d->state) != DOM_LIVE)
+		return;
+	sum_into->domains++;
+	sum_into->allocated += atomic_load_explicit(&d->allocated, memory_order_relaxed);
+	sum_into->mapped += mapped_of(d);
+}
+
+int pkalloc_stats(struct pkalloc_stats *st)
+{
+	if (!st) {
+		errno = EINVAL;
+		return -1;
+	}
+	pkalloc_init();
+	memset(st, 0, sizeof *st);
+	domain_lock_registry();
+	sum_into = st;
+	domain_foreach_live(add_domain);
+	domain_unlock_registry();
+	if (cfg->backend && cfg->backend->per_thread)
+		keys_stats(st);
+	st->faults = atomic_load(&counters.faults);
+	return 0;
+}
