@@ -159,6 +159,41 @@ int main(void)
 		CHECK_OK(domain_exit(d));
 		r = n;
 	}
+	/* Shrinking wipes what the caller gave up: a small block keeps its
+	 * size class, so the tail stays in it and must read zero... */
+	unsigned char *sh = domain_malloc(d, 100);
+	CHECK(sh);
+	CHECK_OK(domain_enter(d, DOMAIN_RDWR));
+	memset(sh, 0xA5, 100);
+	CHECK_OK(domain_exit(d));
+	unsigned char *sh2 = domain_realloc(d, sh, 90);
+	CHECK_PTR(sh2, ==, sh);
+	CHECK_OK(domain_enter(d, DOMAIN_RDONLY));
+	for (size_t i = 90; i < domain_usable_size(sh2); i++)
+		if (sh2[i])
+			FAIL("byte %zu of a block shrunk to 90 still holds %#x", i, sh2[i]);
+	CHECK_OK(domain_exit(d));
+	domain_free(sh2);
+	/* ...and a large block shrunk in place and grown again in place must
+	 * not get its old tail back. */
+	unsigned char *lg = domain_malloc(d, 256 << 10);
+	CHECK(lg);
+	CHECK_OK(domain_enter(d, DOMAIN_RDWR));
+	memset(lg, 0x5A, 256 << 10);
+	CHECK_OK(domain_exit(d));
+	CHECK_PTR(domain_realloc(d, lg, 32 << 10), ==, lg);
+	unsigned char *lg2 = domain_realloc(d, lg, 256 << 10);
+	CHECK(lg2);
+	CHECK_OK(domain_enter(d, DOMAIN_RDONLY));
+	for (size_t i = 0; i < (32 << 10); i++)
+		CHECK_INT(lg2[i], ==, 0x5A);
+	if (lg2 == lg)
+		for (size_t i = 32 << 10; i < (256 << 10); i++)
+			if (lg2[i])
+				FAIL("byte %zu came back after shrink and regrow: %#x", i, lg2[i]);
+	CHECK_OK(domain_exit(d));
+	domain_free(lg2);
+
 	/* A failed realloc leaves the block as it was. */
 	errno = 0;
 	CHECK(domain_realloc(d, r, (size_t)5 << 30) == NULL);

@@ -80,6 +80,24 @@ int main(void)
 	CHECK_OK(domain_destroy(gone));
 	bad_handle(gone, "destroyed");
 
+	/* A destroyed handle stays invalid even once its record is reused:
+	 * run through every record so the first one comes round again. */
+	domain_t *first = domain_create("first", 0);
+	CHECK(first);
+	CHECK_OK(domain_destroy(first));
+	for (int i = 0; i < 4200; i++) {
+		domain_t *t = domain_create("cycle", 0);
+		if (!t)
+			FAIL("domain_create #%d: %s", i, strerror(errno));
+		CHECK(t != first);
+		CHECK_OK(domain_destroy(t));
+	}
+	domain_t *later = domain_create("later", 0);
+	CHECK(later);
+	bad_handle(first, "destroyed, record reused");
+	CHECK(strcmp(domain_name(later), "later") == 0);
+	CHECK_OK(domain_destroy(later));
+
 	/* Access modes. */
 	CHECK_ERR(domain_enter(d, 0), == -1, EINVAL);
 	CHECK_ERR(domain_enter(d, 3), == -1, EINVAL);

@@ -9,6 +9,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <threads.h>
 
 static domain_t *dom_a;
 static char *sec_a;
@@ -32,6 +33,49 @@ static void *probe_from_other_thread(void *arg)
 	CHECK_OK(domain_exit(dom_a));
 	if (on_pku() || !main_inside)
 		CHECK_DENIED(sec_a, 0);
+	return NULL;
+}
+
+static int c11_probe(void *arg)
+{
+	(void)arg;
+	if (on_pku())
+		CHECK_DENIED(sec_a, 0);     /* not inherited from the creator */
+	else
+		CHECK_ALLOWED(sec_a, 0);    /* process-wide */
+	return 7;
+}
+
+/* A destroy that fails with EBUSY must change nothing others can see. */
+enum { RACE_ROUNDS = 3000 };
+static domain_t *race_d;
+static _Atomic int race_stop;
+
+static void *race_destroyer(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < RACE_ROUNDS; i++) {
+		errno = 0;
+		if (domain_destroy(race_d) != -1 || errno != EBUSY)
+			FAIL("domain_destroy of a domain in use: %s", strerror(errno));
+	}
+	return NULL;
+}
+
+static void *race_worker(void *arg)
+{
+	(void)arg;
+	while (!race_stop) {
+		CHECK_OK(domain_enter(race_d, DOMAIN_RDWR));
+		char *p = domain_malloc(race_d, 48);
+		CHECK(p && domain_of(p) == race_d);
+		strcpy(p, "worker");
+		CHECK_OK(domain_exit(race_d));
+		domain_free(p);
+		p = domain_calloc(race_d, 2, 8);
+		CHECK(p);
+		domain_free(p);
+	}
 	return NULL;
 }
 
@@ -162,6 +206,28 @@ int main(void)
 	inside = 0;
 	pthread_create(&t, NULL, probe_from_other_thread, &inside);
 	pthread_join(t, NULL);
+
+	/* C11 threads start outside every domain too. */
+	CHECK_OK(domain_enter(dom_a, DOMAIN_RDWR));
+	thrd_t ct;
+	int cres = 0;
+	CHECK_INT(thrd_create(&ct, c11_probe, NULL), ==, thrd_success);
+	CHECK_INT(thrd_join(ct, &cres), ==, thrd_success);
+	CHECK_INT(cres, ==, 7);
+	CHECK_OK(domain_exit(dom_a));
+
+	/* Destroy racing with a thread inside and a thread at work. */
+	race_d = domain_create("race", 0);
+	CHECK(race_d);
+	CHECK_OK(domain_enter(race_d, DOMAIN_RDONLY));      /* this thread stays inside */
+	pthread_t rd, rw;
+	pthread_create(&rw, NULL, race_worker, NULL);
+	pthread_create(&rd, NULL, race_destroyer, NULL);
+	pthread_join(rd, NULL);
+	race_stop = 1;
+	pthread_join(rw, NULL);
+	CHECK_OK(domain_exit(race_d));
+	CHECK_OK(domain_destroy(race_d));
 
 	/* A thread that exits inside is taken out: destroy can go on. */
 	domain_t *x = domain_create("left-open", 0);
