@@ -58,6 +58,10 @@ extern "C" {
 /* An opaque domain handle. */
 typedef struct domain domain_t;
 
+/* Flags for domain_create(). */
+#define DOMAIN_MLOCK      0x1   /* lock the domain's pages in RAM (no swap) */
+#define DOMAIN_WIPEONFORK 0x2   /* a child of fork sees the domain's data zeroed */
+
 /* Access modes for domain_enter(). */
 #define DOMAIN_RDONLY 1
 #define DOMAIN_RDWR   2
@@ -67,11 +71,14 @@ typedef struct domain domain_t;
 #define PKALLOC_RESERVATION ((size_t)1 << 32)   /* 4 GiB per domain */
 #define PKALLOC_GUARD       ((size_t)2 << 20)   /* 2 MiB at each end */
 #define PKALLOC_MAX_OPEN    32
-#define PKALLOC_MAX_NEST    64
+#define PKALLOC_MAX_NEST    56
 
 /*
  * Create a domain.  name (NULL allowed) is copied; at most PKALLOC_NAME_MAX
- * bytes.  flags must be 0.  Errors: EINVAL (bad name or flags), ENOSPC
+ * bytes.  flags: 0 or DOMAIN_MLOCK | DOMAIN_WIPEONFORK.  With DOMAIN_MLOCK,
+ * creating and every allocation that needs new pages fail with mlock's
+ * errno (EPERM, EAGAIN, ENOMEM) when the pages cannot be locked.  Errors:
+ * EINVAL (bad name or flags), ENOSPC
  * (jemalloc's arena limit, or other code holds every protection key),
  * EBUSY (PKALLOC_STRICT=1 and every key is pinned), ENOTSUP (the backend
  * asked for with PKALLOC_BACKEND is not available), ENOMEM (no address
@@ -168,6 +175,16 @@ struct pkalloc_stats {
 /* Fill *st.  0, or -1 with EINVAL (bad domain or NULL st). */
 PKALLOC_API int domain_stats(domain_t *d, struct domain_stats *st);
 PKALLOC_API int pkalloc_stats(struct pkalloc_stats *st);
+
+/*
+ * Install a SIGSEGV handler that reports, in one line on stderr, a fault on
+ * domain memory: which thread, read or write, which domain, where, and why
+ * (not entered, entered read-only, a guard), then restores the previous
+ * disposition so that the fault kills the process with SIGSEGV as before.
+ * Faults elsewhere go to the previous handler untouched.  Also installed
+ * at load when PKALLOC_FAULT_REPORT=1.  0, or -1 with errno (sigaction).
+ */
+PKALLOC_API int pkalloc_install_fault_handler(void);
 
 /*
  * The protection backend in use: "pku" or "mprotect"; "none" if the backend

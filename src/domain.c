@@ -136,8 +136,9 @@ static int make_arena(struct domain *d)
 		return err;
 	err = mallctl("arenas.create", &ind, &sz, &hooks, sizeof hooks);
 	window_close(&w);
+	int grow = extent_take_error();
 	if (err)
-		return err == EAGAIN ? ENOSPC : ENOMEM;
+		return grow ? grow : err == EAGAIN ? ENOSPC : ENOMEM;
 	d->arena = ind;
 	return 0;
 }
@@ -164,7 +165,8 @@ domain_t *domain_create(const char *name, unsigned flags)
 		errno = cfg->init_errno;
 		return NULL;
 	}
-	if (flags != 0 || (name && strnlen(name, PKALLOC_NAME_MAX + 1) > PKALLOC_NAME_MAX)) {
+	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK)) != 0 ||
+	    (name && strnlen(name, PKALLOC_NAME_MAX + 1) > PKALLOC_NAME_MAX)) {
 		errno = EINVAL;
 		return NULL;
 	}

@@ -23,10 +23,11 @@ static __thread struct open_set tls_set;
 
 int open_entry_access(const struct open_entry *e)
 {
-	uint64_t live = e->depth >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << e->depth) - 1;
-	if (e->depth == 0)
+	unsigned depth = ENTRY_DEPTH(e->st);
+	if (depth == 0)
 		return ACCESS_NONE;
-	return (e->rw & live) ? DOMAIN_RDWR : DOMAIN_RDONLY;
+	uint64_t live = (UINT64_C(1) << depth) - 1;
+	return (e->st & live) ? DOMAIN_RDWR : DOMAIN_RDONLY;
 }
 
 struct open_set *enter_open_set(void)
@@ -34,17 +35,49 @@ struct open_set *enter_open_set(void)
 	return &tls_set;
 }
 
-static struct open_entry *find(struct open_set *s, const struct domain *d)
+/* Compiler-only fences: the only other party is a signal handler on this
+ * same thread. */
+#define PUBLISH() atomic_signal_fence(memory_order_seq_cst)
+
+/* The level this call may change: the first one not in use by the code
+ * this call may have interrupted. */
+static struct open_level *claim_level(struct open_set *s)
 {
-	for (unsigned i = 0; i < s->n; i++)
-		if (s->e[i].d == d && s->e[i].gen == d->gen)
-			return &s->e[i];
+	unsigned l = 0;
+	while (l < OPEN_LEVELS - 1 && s->lv[l].busy)
+		l++;
+	struct open_level *lv = &s->lv[l];
+	lv->busy = 1;
+	PUBLISH();
+	return lv;
+}
+
+static void release_level(struct open_level *lv)
+{
+	PUBLISH();
+	lv->busy = 0;
+}
+
+static struct open_entry *find(struct open_level *lv, const struct domain *d)
+{
+	for (unsigned i = 0; i < lv->n; i++)
+		if (lv->e[i].d == d && lv->e[i].gen == d->gen)
+			return &lv->e[i];
 	return NULL;
 }
 
-static void remove_entry(struct open_set *s, struct open_entry *e)
+int enter_access_of(struct domain *d)
 {
-	*e = s->e[--s->n];
+	int best = ACCESS_NONE;
+	FOR_EACH_OPEN(&tls_set, e)
+		if (e->d == d && open_entry_access(e) > best)
+			best = open_entry_access(e);
+	return best;
+}
+
+static void remove_entry(struct open_level *lv, struct open_entry *e)
+{
+	*e = lv->e[--lv->n];
 }
 
 int enter_pin(struct domain *d, int flags)
@@ -88,41 +121,44 @@ int domain_enter(domain_t *dh, int access)
 		return -1;
 	}
 	struct open_set *s = &tls_set;
-	struct open_entry *e = find(s, d);
-	if (!e) {
-		if (s->n == PKALLOC_MAX_OPEN) {
-			errno = ENOMEM;
-			return -1;
+	struct open_level *lv = claim_level(s);
+	struct open_entry *e = find(lv, d);
+	int err = 0, fresh = !e;
+	if (fresh) {
+		if (lv->n == PKALLOC_MAX_OPEN) {
+			err = ENOMEM;
+			goto out;
 		}
-		int err = enter_pin(d, 0);
-		if (err) {
-			errno = err;
-			return -1;
-		}
+		if ((err = enter_pin(d, 0)) != 0)
+			goto out;
 		if (!s->registered) {
 			/* Leave every domain when the thread exits. */
 			pthread_setspecific(cfg->thread_key, s);
 			s->registered = 1;
 		}
-		e = &s->e[s->n++];
+		e = &lv->e[lv->n];
 		*e = (struct open_entry){ .d = d, .gen = d->gen };
-	} else if (e->depth == PKALLOC_MAX_NEST) {
-		errno = EOVERFLOW;
-		return -1;
+		lv->n++;
+	} else if (ENTRY_DEPTH(e->st) == PKALLOC_MAX_NEST) {
+		err = EOVERFLOW;
+		goto out;
 	}
 
+	uint64_t old = e->st;
+	unsigned depth = ENTRY_DEPTH(old);
 	int from = open_entry_access(e);
-	if (access == DOMAIN_RDWR)
-		e->rw |= UINT64_C(1) << e->depth;
-	e->depth++;
-	int err = changed(d, from, open_entry_access(e), s);
-	if (err) {
-		e->depth--;
-		e->rw &= ~(UINT64_C(1) << e->depth);
-		if (e->depth == 0) {
-			remove_entry(s, e);
+	e->st = ((uint64_t)(depth + 1) << 56) | (old & ((UINT64_C(1) << 56) - 1)) |
+	        (access == DOMAIN_RDWR ? UINT64_C(1) << depth : 0);
+	if ((err = changed(d, from, open_entry_access(e), s)) != 0) {
+		e->st = old;
+		if (fresh) {
+			remove_entry(lv, e);
 			enter_unpin(d);
 		}
+	}
+out:
+	release_level(lv);
+	if (err) {
 		errno = err;
 		return -1;
 	}
@@ -137,45 +173,50 @@ int domain_exit(domain_t *dh)
 		return -1;
 	}
 	struct open_set *s = &tls_set;
-	struct open_entry *e = find(s, d);
+	struct open_level *lv = claim_level(s);
+	struct open_entry *e = find(lv, d);
 	if (!e) {
+		release_level(lv);
 		errno = EPERM;
 		return -1;
 	}
 	int from = open_entry_access(e);
-	e->depth--;
-	e->rw &= ~(UINT64_C(1) << e->depth);
+	unsigned depth = ENTRY_DEPTH(e->st) - 1;
+	e->st = ((uint64_t)depth << 56) | (e->st & ((UINT64_C(1) << depth) - 1));
 	int to = open_entry_access(e);
-	int gone = e->depth == 0;
-	if (gone)
-		remove_entry(s, e);
+	if (depth == 0)
+		remove_entry(lv, e);
 	/* Failing to close would leave a secret reachable: never return. */
 	if (changed(d, from, to, s) != 0)
 		fatal("domain_exit", dh, "cannot close the domain");
-	if (gone)
+	if (depth == 0)
 		enter_unpin(d);
+	release_level(lv);
 	return 0;
 }
 
 void enter_thread_exit(void *arg)
 {
 	struct open_set *s = arg;
-	while (s->n) {
-		struct open_entry e = s->e[s->n - 1];
-		s->n--;
-		changed(e.d, open_entry_access(&e), ACCESS_NONE, s);
-		enter_unpin(e.d);
+	struct open_level *lv = &s->lv[0];
+	while (lv->n) {
+		struct open_entry *e = &lv->e[lv->n - 1];
+		struct domain *d = e->d;
+		int from = open_entry_access(e);
+		remove_entry(lv, e);
+		changed(d, from, ACCESS_NONE, s);
+		enter_unpin(d);
 	}
 	s->registered = 0;
 }
 
 int window_open(struct domain *d, struct window *w, int flags)
 {
-	struct open_set *s = &tls_set;
-	struct open_entry *e = find(s, d);
+	/* Pinned already if this thread is inside (at any level). */
+	int access = enter_access_of(d);
 	w->d = d;
 	w->pinned = w->opened = 0;
-	if (!e) {
+	if (access == ACCESS_NONE) {
 		int err = enter_pin(d, flags);
 		if (err)
 			return err;
@@ -183,7 +224,7 @@ int window_open(struct domain *d, struct window *w, int flags)
 	}
 	/* Page permissions are shared: if this thread holds d read-write,
 	 * the pages are read-write already. */
-	if (!cfg->backend->per_thread && e && open_entry_access(e) == DOMAIN_RDWR)
+	if (!cfg->backend->per_thread && access == DOMAIN_RDWR)
 		return 0;
 	w->token = cfg->backend->window_open(d);
 	w->opened = 1;

@@ -28,6 +28,9 @@ void window_close(struct window *w) __attribute__((visibility("hidden")));
 int enter_pin(struct domain *d, int flags) __attribute__((visibility("hidden")));
 void enter_unpin(struct domain *d) __attribute__((visibility("hidden")));
 
+/* The calling thread's effective access to d (async-signal-safe). */
+int enter_access_of(struct domain *d) __attribute__((visibility("hidden")));
+
 /* The calling thread's open set (fork handlers), and its exit handler. */
 struct open_set *enter_open_set(void) __attribute__((visibility("hidden")));
 void enter_thread_exit(void *set) __attribute__((visibility("hidden")));

@@ -18,6 +18,31 @@
 
 #include <stdbool.h>
 
+/* jemalloc 5.3.0 asks for its base blocks (arena metadata) with huge-page
+ * alignment and for data extents with page alignment. */
+#define METADATA_ALIGN ((size_t)2 << 20)
+
+static __thread int grow_error;
+
+int extent_take_error(void)
+{
+	int e = grow_error;
+	grow_error = 0;
+	return e;
+}
+
+/* Flags of the domain that apply to fresh pages: lock them, and (data
+ * only: jemalloc's own metadata must survive) wipe them in a fork child. */
+static int prepare_pages(struct domain *d, void *addr, size_t size, size_t alignment)
+{
+	int err = 0;
+	if (d->flags & DOMAIN_MLOCK)
+		err = prot_lock(addr, size);
+	if (!err && (d->flags & DOMAIN_WIPEONFORK) && alignment < METADATA_ALIGN)
+		err = prot_wipe_on_fork(addr, size);
+	return err;
+}
+
 #define DOMAIN_OF_HOOKS(h) \
 	((struct domain *)((char *)(h) - offsetof(struct domain, hooks)))
 
@@ -37,10 +62,16 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	char *ret = NULL;
 	/* Only fresh pages above top: they have never been used, so are zero. */
 	if ((new_addr == NULL || new_addr == start) && start >= top && start <= d->hi &&
-	    (size_t)(d->hi - start) >= size &&
-	    cfg->backend->tag(d, start, size) == 0) {
-		atomic_store_explicit(&d->top, start + size, memory_order_release);
-		ret = start;
+	    (size_t)(d->hi - start) >= size) {
+		int err = prepare_pages(d, start, size, alignment);
+		if (!err)
+			err = cfg->backend->tag(d, start, size);
+		if (!err) {
+			atomic_store_explicit(&d->top, start + size, memory_order_release);
+			ret = start;
+		} else {
+			grow_error = err;
+		}
 	}
 	pthread_mutex_unlock(&d->lock);
 	if (ret) {

@@ -8,6 +8,7 @@
 #include "protect.h"
 #include "reserve.h"
 #include "enter.h"
+#include "extent.h"
 
 #include <errno.h>
 #include <string.h>
@@ -57,8 +58,10 @@ static void *alloc_in(struct domain *d, size_t size, int flags)
 		mark_start(d, p);
 	}
 	window_close(&w);
-	if (!p)
-		errno = ENOMEM;
+	if (!p) {
+		int grow = extent_take_error();
+		errno = grow ? grow : ENOMEM;
+	}
 	return p;
 }
 

@@ -84,8 +84,8 @@ static void each_child(struct domain *d)
 	/* Only this thread survives: it alone can be inside. */
 	const struct open_set *s = enter_open_set();
 	unsigned in = 0;
-	for (unsigned i = 0; i < s->n; i++)
-		in += s->e[i].d == d;
+	FOR_EACH_OPEN(s, e)
+		in += e->d == d;
 	atomic_store(&d->inside, in);
 	/* A destroy another thread had begun never happens in the child. */
 	atomic_store(&d->state, DOM_LIVE);

@@ -27,7 +27,7 @@ int prot_reserve(size_t size, size_t align, void **out)
 	 * holding a few small secrets would otherwise cost 2 MiB per extent
 	 * (measured: 4 MiB per domain under a THP "always" kernel). */
 	if (madvise(start, size, MADV_DONTDUMP) != 0 ||
-	    madvise(start, size, MADV_NOHUGEPAGE) != 0) {
+	    (madvise(start, size, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)) {   /* EINVAL: no THP */
 		int e = errno;
 		munmap(start, size);
 		return e;
@@ -45,6 +45,16 @@ int prot_map_private(size_t size, void **out)
 	madvise(p, size, MADV_NOHUGEPAGE);   /* sparse: a huge page would waste 2 MiB */
 	*out = p;
 	return 0;
+}
+
+int prot_lock(void *addr, size_t size)
+{
+	return mlock2(addr, size, MLOCK_ONFAULT) == 0 ? 0 : errno;
+}
+
+int prot_wipe_on_fork(void *addr, size_t size)
+{
+	return madvise(addr, size, MADV_WIPEONFORK) == 0 ? 0 : errno;
 }
 
 int prot_release(void *addr, size_t size)
@@ -101,9 +111,9 @@ void prot_postfork_domain(struct domain *d, const struct open_set *set, int chil
 		 * and a lock some vanished thread held must not stay held. */
 		pthread_mutex_init(&d->lock, NULL);
 		d->nread = d->nwrite = 0;
-		for (unsigned i = 0; i < set->n; i++)
-			if (set->e[i].d == d) {
-				if (open_entry_access(&set->e[i]) == DOMAIN_RDWR)
+		FOR_EACH_OPEN(set, e)
+			if (e->d == d) {
+				if (open_entry_access(e) == DOMAIN_RDWR)
 					d->nwrite++;
 				else
 					d->nread++;

@@ -14,19 +14,40 @@
 
 struct domain;
 
-/* One domain a thread is inside: what enter.c keeps and backends read. */
+/*
+ * One domain a thread is inside: what enter.c keeps and backends read.
+ * Bits 56-63 of st hold the depth (open enters, up to PKALLOC_MAX_NEST);
+ * bit i < 56 says enter i (0 = outermost) was RDWR.
+ */
 struct open_entry {
 	struct domain *d;
 	uint32_t gen;
-	uint32_t depth;            /* open enters, 1..PKALLOC_MAX_NEST */
-	uint64_t rw;               /* bit i: enter i (0 = outermost) was RDWR */
+	uint64_t st;
+};
+#define ENTRY_DEPTH(st) ((unsigned)((st) >> 56))
+
+/*
+ * A thread's open set, in levels.  Ordinary code uses level 0.  A signal
+ * handler that interrupts an enter or exit half-way (its level is busy)
+ * uses the next level, and since a handler leaves the set as it found it,
+ * every level's changes stay whole.  The thread's access is the union.
+ */
+#define OPEN_LEVELS 3
+struct open_level {
+	unsigned n;
+	volatile int busy;
+	struct open_entry e[PKALLOC_MAX_OPEN];
 };
 
 struct open_set {
-	unsigned n;
 	int registered;            /* thread-exit destructor armed */
-	struct open_entry e[PKALLOC_MAX_OPEN];
+	struct open_level lv[OPEN_LEVELS];
 };
+
+#define FOR_EACH_OPEN(set, e) \
+	for (unsigned l_ = 0; l_ < OPEN_LEVELS; l_++) \
+		for (const struct open_entry *e = (set)->lv[l_].e; \
+		     e < (set)->lv[l_].e + (set)->lv[l_].n; e++)
 
 int open_entry_access(const struct open_entry *e) __attribute__((visibility("hidden")));
 
@@ -81,6 +102,10 @@ extern const struct backend backend_mprotect __attribute__((visibility("hidden")
 /* OS primitives shared by both backends (protect.c). */
 int prot_reserve(size_t size, size_t align, void **out) __attribute__((visibility("hidden")));
 int prot_release(void *addr, size_t size) __attribute__((visibility("hidden")));
+/* Lock pages in RAM as they are touched (mlock2 MLOCK_ONFAULT). */
+int prot_lock(void *addr, size_t size) __attribute__((visibility("hidden")));
+/* A fork child sees these pages zeroed (MADV_WIPEONFORK). */
+int prot_wipe_on_fork(void *addr, size_t size) __attribute__((visibility("hidden")));
 /* Plain private read-write memory for pkalloc's own bookkeeping. */
 int prot_map_private(size_t size, void **out) __attribute__((visibility("hidden")));
 int prot_purge(void *addr, size_t size) __attribute__((visibility("hidden")));

@@ -88,9 +88,9 @@ static int pku_tag(struct domain *d, void *addr, size_t len)
 static uint32_t pkru_for(const struct open_set *set)
 {
 	uint32_t pkru = rdpkru() | keys_owned_bits();
-	for (unsigned i = 0; i < set->n; i++) {
-		int k = atomic_load_explicit(&set->e[i].d->key, memory_order_relaxed);
-		if (open_entry_access(&set->e[i]) == DOMAIN_RDWR)
+	FOR_EACH_OPEN(set, e) {
+		int k = atomic_load_explicit(&e->d->key, memory_order_relaxed);
+		if (open_entry_access(e) == DOMAIN_RDWR)
 			pkru &= ~PKRU_BITS(k);
 		else
 			pkru &= ~PKRU_AD(k);

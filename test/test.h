@@ -138,6 +138,7 @@ static inline struct fault probe(void *p, int write)
 } while (0)
 
 /* Run fn in a child; return its wait status.  stderr goes to err (if any). */
+static pid_t last_child;
 static inline int in_child(void (*fn)(void *), void *arg, char *err, size_t errlen)
 {
 	int fds[2];
@@ -153,6 +154,7 @@ static inline int in_child(void (*fn)(void *), void *arg, char *err, size_t errl
 		_exit(0);
 	}
 	close(fds[1]);
+	last_child = pid;
 	size_t n = 0;
 	char sink[256];
 	for (;;) {

@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include <pthread.h>
+#include <sys/mman.h>
 
 static domain_t *d;
 static char *secret;
@@ -36,6 +37,44 @@ static void other_thread(void *arg)
 	pthread_t t;
 	pthread_create(&t, NULL, reader, NULL);
 	pthread_join(t, NULL);
+}
+
+/* The same deaths with the fault report installed. */
+static void reported(void (*touch)(void *))
+{
+	CHECK_OK(pkalloc_install_fault_handler());
+	touch(NULL);
+}
+static void r_read(void *a) { (void)a; reported(read_outside); }
+static void r_write(void *a) { (void)a; reported(write_outside); }
+static void r_readonly(void *a) { (void)a; reported(write_readonly); }
+
+static char *guard_buf;     /* ordinary memory right below a reservation */
+static void overrun(void *a)
+{
+	(void)a;
+	CHECK_OK(pkalloc_install_fault_handler());
+	for (size_t i = 0; i < 4096 + 64; i++)
+		((volatile char *)guard_buf)[i] = 'x';
+}
+
+static void expect_report(void (*fn)(void *), const char *what_fmt, const void *addr,
+                          const char *why)
+{
+	char err[512], want[512], what[128];
+	int st = in_child(fn, NULL, err, sizeof err);
+	CHECK_KILLED_BY(st, SIGSEGV);
+	snprintf(what, sizeof what, what_fmt, (int)last_child);
+	snprintf(want, sizeof want, "pkalloc: %s at %p%s\n", what, addr, why);
+	if (strcmp(err, want) != 0)
+		FAIL("report was \"%s\", expected \"%s\"", err, want);
+}
+
+static void null_deref(void *a)
+{
+	(void)a;
+	CHECK_OK(pkalloc_install_fault_handler());
+	*(volatile int *)(uintptr_t)8 = 1;
 }
 
 static void *misuse_ptr;
@@ -67,6 +106,37 @@ int main(void)
 		CHECK_KILLED_BY(in_child(other_thread, NULL, NULL, 0), SIGSEGV);
 	else
 		CHECK_EXITED_OK(in_child(other_thread, NULL, NULL, 0));   /* process-wide */
+
+	/* With the report: one exact line, then the same death. */
+	CHECK_OK(domain_enter(d, DOMAIN_RDONLY));      /* make sure it holds a key */
+	CHECK_OK(domain_exit(d));
+	struct domain_stats ds;
+	CHECK_OK(domain_stats(d, &ds));
+	char why[64], why_ro[64];
+	if (on_pku()) {
+		snprintf(why, sizeof why, ", not entered (pkey %d)", ds.key);
+		snprintf(why_ro, sizeof why_ro, ", entered read-only (pkey %d)", ds.key);
+	} else {
+		snprintf(why, sizeof why, ", not entered (page permissions)");
+		snprintf(why_ro, sizeof why_ro, ", entered read-only (page permissions)");
+	}
+	expect_report(r_read, "thread %d read domain \"death\"", secret, why);
+	expect_report(r_write, "thread %d wrote domain \"death\"", secret, why);
+	expect_report(r_readonly, "thread %d wrote domain \"death\"", secret, why_ro);
+	/* A linear overrun from ordinary memory stops in the guard. */
+	char *slot = (char *)((uintptr_t)secret & ~(uintptr_t)(PKALLOC_RESERVATION - 1));
+	guard_buf = mmap(slot - 4096, 4096, PROT_READ | PROT_WRITE,
+	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	CHECK(guard_buf != MAP_FAILED);
+	CHECK_PTR(guard_buf, ==, slot - 4096);
+	expect_report(overrun, "thread %d wrote the guard of domain \"death\"", slot, "");
+	munmap(guard_buf, 4096);
+	/* Faults elsewhere are not ours: the default death, no line. */
+	char err[256];
+	int st = in_child(null_deref, NULL, err, sizeof err);
+	CHECK_KILLED_BY(st, SIGSEGV);
+	if (strstr(err, "pkalloc:"))
+		FAIL("a fault outside domain memory was reported: %s", err);
 
 	int local;
 	void *plain = malloc(32);
