@@ -134,6 +134,7 @@ static int make_arena(struct domain *d)
 	int err = window_open(d, &w, PIN_ANY_STATE);
 	if (err)
 		return err;
+	extent_take_error();
 	err = mallctl("arenas.create", &ind, &sz, &hooks, sizeof hooks);
 	window_close(&w);
 	int grow = extent_take_error();

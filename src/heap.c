@@ -52,6 +52,7 @@ static void *alloc_in(struct domain *d, size_t size, int flags)
 		return NULL;
 	}
 	/* mallocx(0) is undefined: 0 bytes get the smallest size class. */
+	extent_take_error();
 	void *p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
 	if (p) {
 		atomic_fetch_add_explicit(&d->allocated, sallocx(p, 0), memory_order_relaxed);
@@ -203,6 +204,7 @@ static void *resize_in(struct domain *d, void *ptr, size_t size)
 	} else if ((now = xallocx(ptr, size, 0, MALLOCX_TCACHE_NONE)) >= size) {
 		atomic_fetch_add_explicit(&d->allocated, now - old, memory_order_relaxed);
 	} else {
+		extent_take_error();
 		ret = mallocx(size, ARENA_FLAGS(d));
 		if (ret) {
 			atomic_fetch_add_explicit(&d->allocated, sallocx(ret, 0), memory_order_relaxed);
@@ -210,7 +212,8 @@ static void *resize_in(struct domain *d, void *ptr, size_t size)
 			memcpy(ret, ptr, old);
 			wipe_free(d, ptr, "domain_realloc");
 		} else {
-			errno = ENOMEM;
+			int grow = extent_take_error();
+			errno = grow ? grow : ENOMEM;
 		}
 	}
 	window_close(&w);

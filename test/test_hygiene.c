@@ -6,7 +6,10 @@
  */
 #include "test.h"
 
+#include <linux/capability.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 
 #define SLOT_OF(p) ((uintptr_t)(p) & ~(uintptr_t)(PKALLOC_RESERVATION - 1))
 
@@ -51,6 +54,35 @@ static struct vma_facts facts(const void *p)
 	}
 	fclose(f);
 	return v;
+}
+
+/* Without the right to lock memory, DOMAIN_MLOCK fails loudly: creating
+ * the domain (its metadata needs locking) returns mlock's errno. */
+static void mlock_refused(void *arg)
+{
+	(void)arg;
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct c[2];
+	if (syscall(SYS_capget, &h, c) == 0) {
+		c[0].effective &= ~(1u << CAP_IPC_LOCK);
+		c[0].permitted &= ~(1u << CAP_IPC_LOCK);
+		CHECK_OK(syscall(SYS_capset, &h, c));
+	}
+	struct rlimit rl = { 64 << 10, 64 << 10 };
+	CHECK_OK(setrlimit(RLIMIT_MEMLOCK, &rl));
+	errno = 0;
+	domain_t *m = domain_create("refused", DOMAIN_MLOCK);
+	if (m)
+		FAIL("DOMAIN_MLOCK succeeded with a 64 KiB lock limit");
+	if (errno != EPERM && errno != EAGAIN && errno != ENOMEM)
+		FAIL("DOMAIN_MLOCK failed with %s, not mlock's error", strerror(errno));
+	/* Nothing else is affected. */
+	domain_t *ok = domain_create("plain", 0);
+	CHECK(ok);
+	void *p = domain_malloc(ok, 10);
+	CHECK(p);
+	domain_free(p);
+	CHECK_OK(domain_destroy(ok));
 }
 
 static domain_t *wd;
@@ -119,6 +151,8 @@ int main(void)
 		domain_free(big);
 		CHECK_OK(domain_destroy(m));
 	}
+
+	CHECK_EXITED_OK(in_child(mlock_refused, NULL, NULL, 0));
 
 	/* DOMAIN_WIPEONFORK: the child sees zeros, the parent keeps the secret. */
 	wd = domain_create("wipe", DOMAIN_WIPEONFORK);
