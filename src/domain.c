@@ -8,7 +8,7 @@
  * every destroy).  It is checked by arithmetic, never dereferenced, so a
  * forged handle, or a destroyed one whose slot now holds another domain,
  * gives EINVAL instead of a fault or a wrong domain; a stale handle can only
- * alias after 2^20 reuses of one slot.  Freed records are reused first-in
+ * alias after 2^16 reuses of one slot.  Freed records are reused first-in
  * first-out, after every never-used one.
  */
 #include "internal.h"
@@ -23,7 +23,7 @@
 #include <sys/mman.h>
 
 #define HANDLE_SLOT_BITS 12          /* MAX_DOMAINS */
-#define HANDLE_GEN_BITS  20
+#define HANDLE_GEN_BITS  16
 #define HANDLE_STRIDE    16          /* handle +1 .. +15 is never a handle */
 #define HANDLE_SPACE     (((size_t)1 << (HANDLE_SLOT_BITS + HANDLE_GEN_BITS)) * HANDLE_STRIDE)
 
