@@ -206,9 +206,9 @@ domain_t *domain_create(const char *name, unsigned flags)
 	return domain_handle(d);
 
 fail_arena:
+	reserve_destroy(d);
 	if (cfg->backend->release)
 		cfg->backend->release(d);
-	reserve_destroy(d);
 fail_reserve:
 	pthread_mutex_destroy(&d->lock);
 	atomic_store(&d->state, DOM_FREE);
@@ -234,19 +234,28 @@ int domain_destroy(domain_t *dh)
 	}
 	atomic_store(&d->state, DOM_DYING);
 	domain_lock_registry();
+	/* Locked pages refuse MADV_DONTNEED: unlock first, so that jemalloc's
+	 * purges while the arena is destroyed really drop the secrets. */
+	if (d->flags & DOMAIN_MLOCK) {
+		char *top = atomic_load(&d->top);
+		prot_unlock(d->lo, (size_t)(top - d->lo));
+	}
 	int err = drop_arena(d);
 	if (err) {
 		domain_unlock_registry();
 		atomic_store(&d->state, DOM_LIVE);
 		atomic_store(&d->inside, 0);
+		pthread_mutex_lock(&d->lock);
+		prot_apply(d);                 /* closed again if it shares a key */
+		pthread_mutex_unlock(&d->lock);
 		errno = EBUSY;
 		return -1;
 	}
-	/* Off its key, then unmapped: no page carries the key any more, and
-	 * nothing of the domain stays in RAM. */
+	/* Unmapped, then off its key: the key goes to another domain only when
+	 * no page carries it any more, and nothing of the domain stays in RAM. */
+	reserve_destroy(d);
 	if (cfg->backend->release)
 		cfg->backend->release(d);
-	reserve_destroy(d);
 	pthread_mutex_destroy(&d->lock);
 	atomic_fetch_add_explicit(&d->gen, 1, memory_order_relaxed);
 	atomic_store_explicit(&d->state, DOM_FREE, memory_order_release);

@@ -17,6 +17,7 @@
 #include "enter.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 
 static __thread struct open_set tls_set;
@@ -132,9 +133,17 @@ int domain_enter(domain_t *dh, int access)
 		if ((err = enter_pin(d, 0)) != 0)
 			goto out;
 		if (!s->registered) {
-			/* Leave every domain when the thread exits. */
-			pthread_setspecific(cfg->thread_key, s);
-			s->registered = 1;
+			/* Leave every domain when the thread exits.  Once per thread,
+			 * with signals held off: pthread_setspecific is not
+			 * async-signal-safe. */
+			sigset_t all, old;
+			sigfillset(&all);
+			pthread_sigmask(SIG_SETMASK, &all, &old);
+			if (!s->registered) {
+				pthread_setspecific(cfg->thread_key, s);
+				s->registered = 1;
+			}
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		}
 		e = &lv->e[lv->n];
 		*e = (struct open_entry){ .d = d, .gen = d->gen };

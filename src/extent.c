@@ -95,7 +95,8 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool commit
                          unsigned ind)
 {
 	(void)h, (void)committed, (void)ind;
-	prot_purge(addr, size);
+	if (prot_purge(addr, size) != 0 && prot_unlock(addr, size) == 0)
+		prot_purge(addr, size);
 }
 
 static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t off,

@@ -52,6 +52,11 @@ int prot_lock(void *addr, size_t size)
 	return mlock2(addr, size, MLOCK_ONFAULT) == 0 ? 0 : errno;
 }
 
+int prot_unlock(void *addr, size_t size)
+{
+	return munlock(addr, size) == 0 ? 0 : errno;
+}
+
 int prot_wipe_on_fork(void *addr, size_t size)
 {
 	return madvise(addr, size, MADV_WIPEONFORK) == 0 ? 0 : errno;

@@ -104,6 +104,7 @@ int prot_reserve(size_t size, size_t align, void **out) __attribute__((visibilit
 int prot_release(void *addr, size_t size) __attribute__((visibility("hidden")));
 /* Lock pages in RAM as they are touched (mlock2 MLOCK_ONFAULT). */
 int prot_lock(void *addr, size_t size) __attribute__((visibility("hidden")));
+int prot_unlock(void *addr, size_t size) __attribute__((visibility("hidden")));
 /* A fork child sees these pages zeroed (MADV_WIPEONFORK). */
 int prot_wipe_on_fork(void *addr, size_t size) __attribute__((visibility("hidden")));
 /* Plain private read-write memory for pkalloc's own bookkeeping. */

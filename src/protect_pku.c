@@ -16,6 +16,7 @@
 #include "pkru.h"
 
 #include <cpuid.h>
+#include <signal.h>
 #include <errno.h>
 #include <sys/mman.h>
 #include <x86intrin.h>
@@ -46,16 +47,33 @@ static int pku_want(const struct domain *d)
 		return PROT_READ | PROT_WRITE;
 	if (atomic_load(&d->key) < 0)
 		return PROT_NONE;
-	if (!atomic_load(&d->shared) || atomic_load(&d->inside) > 0)
+	if (!atomic_load(&d->shared) || (atomic_load(&d->inside) & ~INSIDE_DEAD) > 0)
 		return PROT_READ | PROT_WRITE;
 	return PROT_NONE;
 }
 
+/* The slow paths take locks: no signal handler of this thread may run
+ * (and call domain_enter) while one is held. */
+static void signals_off(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+static void signals_on(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static void shared_apply(struct domain *d)
 {
+	sigset_t old;
+	signals_off(&old);
 	pthread_mutex_lock(&d->lock);
 	int err = prot_apply(d);
 	pthread_mutex_unlock(&d->lock);
+	signals_on(&old);
 	if (err)
 		fatal("mprotect", d->lo, "cannot change a shared domain's permissions");
 }
@@ -63,7 +81,10 @@ static void shared_apply(struct domain *d)
 static int pku_pinned(struct domain *d, int may_share)
 {
 	if (atomic_load(&d->evicting) || atomic_load(&d->key) < 0) {
+		sigset_t old;
+		signals_off(&old);
 		int err = keys_acquire(d, may_share);
+		signals_on(&old);
 		if (err)
 			return err;
 	}
@@ -89,10 +110,11 @@ static uint32_t pkru_for(const struct open_set *set)
 {
 	uint32_t pkru = rdpkru() | keys_owned_bits();
 	FOR_EACH_OPEN(set, e) {
+		int access = open_entry_access(e);   /* NONE: an entry being made */
 		int k = atomic_load_explicit(&e->d->key, memory_order_relaxed);
-		if (open_entry_access(e) == DOMAIN_RDWR)
+		if (access == DOMAIN_RDWR)
 			pkru &= ~PKRU_BITS(k);
-		else
+		else if (access == DOMAIN_RDONLY)
 			pkru &= ~PKRU_AD(k);
 	}
 	return pkru;
