@@ -101,6 +101,31 @@ static void *roam(void *arg)
 	return NULL;
 }
 
+/* Meanwhile domains come and go. */
+static _Atomic int churn_stop;
+static _Atomic unsigned long churned;
+
+static void *churn(void *arg)
+{
+	(void)arg;
+	while (!churn_stop) {
+		domain_t *d = domain_create("transient", 0);
+		CHECK(d);
+		char *p = domain_malloc(d, 32);
+		CHECK(p && domain_of(p) == d);
+		CHECK_OK(domain_enter(d, DOMAIN_RDWR));
+		strcpy(p, "transient secret");
+		CHECK_OK(domain_exit(d));
+		CHECK_OK(domain_enter(d, DOMAIN_RDONLY));
+		CHECK(strcmp(p, "transient secret") == 0);
+		CHECK_OK(domain_exit(d));
+		domain_free(p);
+		CHECK_OK(domain_destroy(d));
+		churned++;
+	}
+	return NULL;
+}
+
 int main(void)
 {
 	for (int i = 0; i < NDOM; i++) {
@@ -207,15 +232,22 @@ int main(void)
 
 	/* Keys move between domains under concurrency. */
 	unsigned long long shared_before = pstat().shared_entries;
-	pthread_t rt[ROAMERS];
+	pthread_t rt[ROAMERS], ct[2];
+	for (int t = 0; t < 2; t++)
+		pthread_create(&ct[t], NULL, churn, NULL);
 	for (int t = 0; t < ROAMERS; t++)
 		pthread_create(&rt[t], NULL, roam, (void *)(uintptr_t)(t * 7919 + 1));
 	for (int t = 0; t < ROAMERS; t++)
 		pthread_join(rt[t], NULL);
+	churn_stop = 1;
+	for (int t = 0; t < 2; t++)
+		pthread_join(ct[t], NULL);
+	CHECK_INT(churned, >, 0);
 	ps = pstat();
 	fprintf(stderr, "roam: %d threads x %d enters over %d domains, %lu isolation checks, "
-	        "%llu evictions in all, %u keys\n", ROAMERS, ROAM_ROUNDS, ROAM_DOMAINS,
-	        (unsigned long)roam_checks, ps.evictions, ps.keys_owned);
+	        "%lu domains created and destroyed meanwhile, %llu evictions in all, %u keys\n",
+	        ROAMERS, ROAM_ROUNDS, ROAM_DOMAINS, (unsigned long)roam_checks,
+	        (unsigned long)churned, ps.evictions, ps.keys_owned);
 	/* Fewer threads than keys: no domain ever had to share. */
 	if (on_pku())
 		CHECK_INT(ps.shared_entries, ==, shared_before);
