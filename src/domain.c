@@ -225,15 +225,24 @@ int domain_destroy(domain_t *dh)
 		errno = EINVAL;
 		return -1;
 	}
-	/* Nobody is inside, and from now on nobody can get in (enter_pin sees
-	 * the bit); a failure here changes nothing. */
+	/* Decide under the registry lock, where a thread that meets the DEAD
+	 * bit waits for the outcome: so a destroy that fails with EBUSY
+	 * changes nothing anyone else can see. */
+	domain_lock_registry();
 	unsigned none = 0;
 	if (!atomic_compare_exchange_strong(&d->inside, &none, INSIDE_DEAD)) {
+		domain_unlock_registry();
 		errno = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* a destroy is under way */
 		return -1;
 	}
+	prot_membarrier();
+	if (prot_anyone_inside(d)) {
+		atomic_store(&d->inside, 0);
+		domain_unlock_registry();
+		errno = EBUSY;
+		return -1;
+	}
 	atomic_store(&d->state, DOM_DYING);
-	domain_lock_registry();
 	/* Locked pages refuse MADV_DONTNEED: unlock first, so that jemalloc's
 	 * purges while the arena is destroyed really drop the secrets. */
 	if (d->flags & DOMAIN_MLOCK) {

@@ -76,9 +76,38 @@ int enter_access_of(struct domain *d)
 	return best;
 }
 
+/* The last entry moves into the hole before the count drops, so a
+ * scanning evictor never misses it. */
 static void remove_entry(struct open_level *lv, struct open_entry *e)
 {
-	*e = lv->e[--lv->n];
+	*e = lv->e[lv->n - 1];
+	PUBLISH();
+	lv->n--;
+}
+
+/*
+ * The calling thread has just published an entry for d (its pin): check
+ * that d may be entered, and let the backend make it usable.  No atomic
+ * read-modify-write: see "Pins" in protect.h.
+ */
+static int pin_entered(struct domain *d)
+{
+	PIN_FENCE();
+	if ((atomic_load_explicit(&d->inside, memory_order_relaxed) & INSIDE_DEAD) ||
+	    atomic_load(&d->state) != DOM_LIVE) {
+		/* A destroy is deciding, under the registry lock: wait for it. */
+		domain_lock_registry();
+		domain_unlock_registry();
+		if ((atomic_load(&d->inside) & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE)
+			return EINVAL;
+	}
+	return cfg->backend->pinned ? cfg->backend->pinned(d, 0) : 0;
+}
+
+static void unpinned(struct domain *d)
+{
+	if (cfg->backend->unpinned)
+		cfg->backend->unpinned(d);
 }
 
 int enter_pin(struct domain *d, int flags)
@@ -87,7 +116,13 @@ int enter_pin(struct domain *d, int flags)
 	if (!(flags & PIN_ANY_STATE) &&
 	    ((prev & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE)) {
 		atomic_fetch_sub(&d->inside, 1);
-		return EINVAL;
+		/* A destroy may be deciding, under the registry lock: wait for
+		 * the outcome, and try again if it failed. */
+		domain_lock_registry();
+		domain_unlock_registry();
+		if ((atomic_load(&d->inside) & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE)
+			return EINVAL;
+		return enter_pin(d, flags);
 	}
 	if (cfg->backend->pinned) {
 		int err = cfg->backend->pinned(d, flags & PIN_SHARE_OK);
@@ -130,24 +165,29 @@ int domain_enter(domain_t *dh, int access)
 			err = ENOMEM;
 			goto out;
 		}
-		if ((err = enter_pin(d, 0)) != 0)
-			goto out;
 		if (!s->registered) {
-			/* Leave every domain when the thread exits.  Once per thread,
-			 * with signals held off: pthread_setspecific is not
+			/* Leave every domain when the thread exits, and be seen by
+			 * evictors.  Once per thread, with signals held off:
+			 * pthread_setspecific and the list's lock are not
 			 * async-signal-safe. */
 			sigset_t all, old;
 			sigfillset(&all);
 			pthread_sigmask(SIG_SETMASK, &all, &old);
 			if (!s->registered) {
 				pthread_setspecific(cfg->thread_key, s);
+				prot_threads_add(s);
 				s->registered = 1;
 			}
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		}
 		e = &lv->e[lv->n];
 		*e = (struct open_entry){ .d = d, .gen = d->gen };
+		PUBLISH();
 		lv->n++;
+		if ((err = pin_entered(d)) != 0) {
+			remove_entry(lv, e);
+			goto out;
+		}
 	} else if (ENTRY_DEPTH(e->st) == PKALLOC_MAX_NEST) {
 		err = EOVERFLOW;
 		goto out;
@@ -162,7 +202,7 @@ int domain_enter(domain_t *dh, int access)
 		e->st = old;
 		if (fresh) {
 			remove_entry(lv, e);
-			enter_unpin(d);
+			unpinned(d);
 		}
 	}
 out:
@@ -193,13 +233,14 @@ int domain_exit(domain_t *dh)
 	unsigned depth = ENTRY_DEPTH(e->st) - 1;
 	e->st = ((uint64_t)depth << 56) | (e->st & ((UINT64_C(1) << depth) - 1));
 	int to = open_entry_access(e);
-	if (depth == 0)
-		remove_entry(lv, e);
-	/* Failing to close would leave a secret reachable: never return. */
+	/* Close first (PKRU skips an entry of depth 0), unpin after: the key
+	 * can move only once this thread can no longer use it. */
 	if (changed(d, from, to, s) != 0)
 		fatal("domain_exit", dh, "cannot close the domain");
-	if (depth == 0)
-		enter_unpin(d);
+	if (depth == 0) {
+		remove_entry(lv, e);
+		unpinned(d);
+	}
 	release_level(lv);
 	return 0;
 }
@@ -212,10 +253,12 @@ void enter_thread_exit(void *arg)
 		struct open_entry *e = &lv->e[lv->n - 1];
 		struct domain *d = e->d;
 		int from = open_entry_access(e);
-		remove_entry(lv, e);
+		e->st = 0;
 		changed(d, from, ACCESS_NONE, s);
-		enter_unpin(d);
+		remove_entry(lv, e);
+		unpinned(d);
 	}
+	prot_threads_remove(s);
 	s->registered = 0;
 }
 

@@ -83,10 +83,7 @@ static void each_child(struct domain *d)
 {
 	/* Only this thread survives: it alone can be inside. */
 	const struct open_set *s = enter_open_set();
-	unsigned in = 0;
-	FOR_EACH_OPEN(s, e)
-		in += e->d == d;
-	atomic_store(&d->inside, in);
+	atomic_store(&d->inside, 0);           /* no window is open across fork */
 	/* A destroy another thread had begun never happens in the child. */
 	atomic_store(&d->state, DOM_LIVE);
 	prot_postfork_domain(d, s, 1);
@@ -114,6 +111,7 @@ static void postfork_parent(void)
 static void postfork_child(void)
 {
 	domain_registry_reset_lock();
+	prot_threads_fork_child(enter_open_set());
 	domain_foreach_live(each_child);
 	if (cfg->backend->postfork_thread)
 		cfg->backend->postfork_thread(enter_open_set(), 1);
@@ -139,6 +137,7 @@ static void init_once(void)
 	} else {
 		choose_backend();
 	}
+	ro.c.membarrier = prot_membarrier_init();
 	if (ro.c.backend) {
 		if ((err = pthread_key_create(&ro.c.thread_key, enter_thread_exit)) != 0 ||
 		    (err = pthread_atfork(prefork, postfork_parent, postfork_child)) != 0) {

@@ -53,8 +53,9 @@ struct domain {
 	char *lo, *hi;             /* the part between the guards */
 	_Atomic(char *) top;       /* end of the pages handed to jemalloc so far */
 
-	/* Threads inside plus access windows in progress; destroy swaps 0 for
-	 * INSIDE_DEAD, after which nobody can pin the domain again. */
+	/* Access windows in progress (threads inside are found in their open
+	 * sets, see protect.h); destroy swaps 0 for INSIDE_DEAD, after which
+	 * nobody can pin the domain again. */
 	_Atomic unsigned inside;
 	/* Bit i: an allocation starts at lo + 8 i (catches interior pointers and
 	 * double frees); a separate mapping of PKALLOC_RESERVATION / 64 bytes. */
@@ -85,6 +86,7 @@ struct config {
 	const struct backend *backend;   /* NULL: unavailable, see init_errno */
 	int init_errno;
 	int strict;                      /* PKALLOC_STRICT=1: never share a key */
+	int membarrier;                  /* expedited membarrier is registered */
 	pthread_key_t thread_key;
 };
 

@@ -15,11 +15,12 @@
  * A can reach B only while some thread is inside B.)  Such entries are
  * counted, and PKALLOC_STRICT=1 refuses them with EBUSY.
  *
- * Pins and eviction pair up as in Dekker's algorithm: a pinner increments
- * d->inside, then reads d->evicting and d->key; the evictor sets
- * d->evicting, then reads d->inside, and backs off if it sees a pin.  All
- * these accesses are sequentially consistent, so a pinned domain never
- * loses its key, and a pinner that meets an evictor waits for it here.
+ * Pins and eviction pair up as in Dekker's algorithm: a pinner publishes an
+ * entry for d in its open set (or counts a window in d->inside), then reads
+ * d->evicting and d->key; the evictor sets d->evicting, fences every thread
+ * with membarrier (protect.h, "Pins"), then looks for pins, and backs off
+ * if it finds one.  So a pinned domain never loses its key, and a pinner
+ * that meets an evictor waits for it here.
  * d->key itself only changes while nobody is pinned, so threads inside
  * can read it at any time (PKRU is computed from it).
  */
@@ -58,10 +59,20 @@ static void unhold(struct domain *d, int k)
 		}
 }
 
+/* Pinned by a thread inside or by an access window. */
+static int pinned_now(const struct domain *h)
+{
+	return atomic_load(&h->inside) != 0 || prot_anyone_inside(h);
+}
+
 static void set_shared(struct domain *d, int shared)
 {
-	pthread_mutex_lock(&d->lock);
 	atomic_store(&d->shared, shared);
+	/* Pinners read `shared` after publishing their pin: make sure every
+	 * one either sees it or is seen by the scan in prot_apply. */
+	if (shared)
+		prot_membarrier();
+	pthread_mutex_lock(&d->lock);
 	int err = prot_apply(d);
 	pthread_mutex_unlock(&d->lock);
 	if (err)
@@ -91,11 +102,14 @@ static int free_key(void)
 static int evict(int k)
 {
 	int freed = 1;
+	/* Announce, fence every thread once, then look for pins. */
+	for (struct domain *h = holders[k]; h; h = h->key_next)
+		atomic_store(&h->evicting, 1);
+	prot_membarrier();
 	struct domain **pp = &holders[k];
 	while (*pp) {
 		struct domain *h = *pp;
-		atomic_store(&h->evicting, 1);
-		if (atomic_load(&h->inside) != 0) {
+		if (pinned_now(h)) {
 			atomic_store(&h->evicting, 0);
 			freed = 0;
 			pp = &h->key_next;
@@ -125,7 +139,7 @@ static int lru_key(void)
 		uint64_t t = 0;
 		int pinned = 0;
 		for (struct domain *h = holders[k]; h && !pinned; h = h->key_next) {
-			pinned = atomic_load(&h->inside) != 0;
+			pinned = pinned_now(h);
 			uint64_t u = atomic_load_explicit(&h->last_used, memory_order_relaxed);
 			t = u > t ? u : t;
 		}

@@ -9,7 +9,10 @@
 #include "protect.h"
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 int prot_reserve(size_t size, size_t align, void **out)
 {
@@ -130,4 +133,62 @@ void prot_postfork_domain(struct domain *d, const struct open_set *set, int chil
 	pthread_mutex_unlock(&d->lock);
 	if (err)
 		fatal("fork", d->lo, "cannot close a domain after fork");
+}
+
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct open_set *threads;
+
+void prot_threads_add(struct open_set *s)
+{
+	pthread_mutex_lock(&threads_lock);
+	s->next = threads;
+	threads = s;
+	pthread_mutex_unlock(&threads_lock);
+}
+
+void prot_threads_remove(struct open_set *s)
+{
+	pthread_mutex_lock(&threads_lock);
+	for (struct open_set **pp = &threads; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&threads_lock);
+}
+
+void prot_threads_fork_child(struct open_set *self)
+{
+	pthread_mutex_init(&threads_lock, NULL);
+	threads = self->registered ? self : NULL;
+	if (threads)
+		self->next = NULL;
+}
+
+int prot_anyone_inside(const struct domain *d)
+{
+	int found = 0;
+	pthread_mutex_lock(&threads_lock);
+	for (struct open_set *s = threads; s && !found; s = s->next)
+		for (unsigned l = 0; l < OPEN_LEVELS && !found; l++) {
+			unsigned n = __atomic_load_n(&s->lv[l].n, __ATOMIC_RELAXED);
+			for (unsigned i = 0; i < n && i < PKALLOC_MAX_OPEN; i++)
+				if (__atomic_load_n(&s->lv[l].e[i].d, __ATOMIC_RELAXED) == d) {
+					found = 1;
+					break;
+				}
+		}
+	pthread_mutex_unlock(&threads_lock);
+	return found;
+}
+
+int prot_membarrier_init(void)
+{
+	return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+}
+
+void prot_membarrier(void)
+{
+	if (!cfg->membarrier || syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+		atomic_thread_fence(memory_order_seq_cst);
 }

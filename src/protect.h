@@ -40,7 +40,8 @@ struct open_level {
 };
 
 struct open_set {
-	int registered;            /* thread-exit destructor armed */
+	int registered;            /* thread-exit destructor armed, listed */
+	struct open_set *next;     /* the list of registered threads */
 	struct open_level lv[OPEN_LEVELS];
 };
 
@@ -118,6 +119,26 @@ int prot_apply(struct domain *d) __attribute__((visibility("hidden")));
 int prot_apply_key(struct domain *d, int key, int prot) __attribute__((visibility("hidden")));
 /* A new protection key, denied to the calling thread; or -errno. */
 int prot_key_alloc(void) __attribute__((visibility("hidden")));
+
+/*
+ * Pins.  A thread is inside d while an entry for d is in its open set: no
+ * atomic read-modify-write on the enter path.  Who must know that nobody
+ * is inside (an evictor, a destroyer) first publishes its intent, then
+ * calls prot_membarrier(), which makes every thread's earlier stores
+ * visible (or every later load see the intent), then scans the sets.
+ * The scan takes the list's lock: the innermost lock of all.
+ */
+void prot_threads_add(struct open_set *s) __attribute__((visibility("hidden")));
+void prot_threads_remove(struct open_set *s) __attribute__((visibility("hidden")));
+void prot_threads_fork_child(struct open_set *self) __attribute__((visibility("hidden")));
+int prot_anyone_inside(const struct domain *d) __attribute__((visibility("hidden")));
+void prot_membarrier(void) __attribute__((visibility("hidden")));
+/* 1 when the kernel gave us expedited private membarrier. */
+int prot_membarrier_init(void) __attribute__((visibility("hidden")));
+/* The pinner's side of the fence: free with membarrier, a full fence without. */
+#define PIN_FENCE() \
+	(cfg->membarrier ? atomic_signal_fence(memory_order_seq_cst) \
+	                 : atomic_thread_fence(memory_order_seq_cst))
 
 /* fork() support for every backend: open d before, restore it after. */
 void prot_prefork_domain(struct domain *d) __attribute__((visibility("hidden")));

@@ -47,7 +47,8 @@ static int pku_want(const struct domain *d)
 		return PROT_READ | PROT_WRITE;
 	if (atomic_load(&d->key) < 0)
 		return PROT_NONE;
-	if (!atomic_load(&d->shared) || (atomic_load(&d->inside) & ~INSIDE_DEAD) > 0)
+	if (!atomic_load(&d->shared) || (atomic_load(&d->inside) & ~INSIDE_DEAD) > 0 ||
+	    prot_anyone_inside(d))
 		return PROT_READ | PROT_WRITE;
 	return PROT_NONE;
 }
