@@ -18,6 +18,7 @@
 #include "enter.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -227,20 +228,24 @@ int domain_destroy(domain_t *dh)
 	}
 	/* Decide under the registry lock, where a thread that meets the DEAD
 	 * bit waits for the outcome: so a destroy that fails with EBUSY
-	 * changes nothing anyone else can see. */
+	 * changes nothing anyone else can see.  Signals stay off meanwhile: a
+	 * handler of this thread could otherwise wait for this very lock. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	domain_lock_registry();
 	unsigned none = 0;
+	int err = 0;
 	if (!atomic_compare_exchange_strong(&d->inside, &none, INSIDE_DEAD)) {
-		domain_unlock_registry();
-		errno = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* a destroy is under way */
-		return -1;
+		err = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* EINVAL: a destroy is under way */
+		goto out;
 	}
 	prot_membarrier();
 	if (prot_anyone_inside(d)) {
-		atomic_store(&d->inside, 0);
-		domain_unlock_registry();
-		errno = EBUSY;
-		return -1;
+		/* Windows opened meanwhile keep their counts. */
+		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
+		err = EBUSY;
+		goto out;
 	}
 	atomic_store(&d->state, DOM_DYING);
 	/* Locked pages refuse MADV_DONTNEED: unlock first, so that jemalloc's
@@ -249,16 +254,14 @@ int domain_destroy(domain_t *dh)
 		char *top = atomic_load(&d->top);
 		prot_unlock(d->lo, (size_t)(top - d->lo));
 	}
-	int err = drop_arena(d);
-	if (err) {
-		domain_unlock_registry();
+	if (drop_arena(d) != 0) {
 		atomic_store(&d->state, DOM_LIVE);
-		atomic_store(&d->inside, 0);
+		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
 		pthread_mutex_lock(&d->lock);
 		prot_apply(d);                 /* closed again if it shares a key */
 		pthread_mutex_unlock(&d->lock);
-		errno = EBUSY;
-		return -1;
+		err = EBUSY;
+		goto out;
 	}
 	/* Unmapped, then off its key: the key goes to another domain only when
 	 * no page carries it any more, and nothing of the domain stays in RAM. */
@@ -269,7 +272,13 @@ int domain_destroy(domain_t *dh)
 	atomic_fetch_add_explicit(&d->gen, 1, memory_order_relaxed);
 	atomic_store_explicit(&d->state, DOM_FREE, memory_order_release);
 	put_slot(domain_slot(d));
+out:
 	domain_unlock_registry();
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		errno = err;
+		return -1;
+	}
 	return 0;
 }
 

@@ -95,10 +95,12 @@ static int pin_entered(struct domain *d)
 	PIN_FENCE();
 	if ((atomic_load_explicit(&d->inside, memory_order_relaxed) & INSIDE_DEAD) ||
 	    atomic_load(&d->state) != DOM_LIVE) {
-		/* A destroy is deciding, under the registry lock: wait for it. */
+		/* A destroy is deciding, under the registry lock.  Under that lock
+		 * none is in progress: a destroy after it will see the entry. */
 		domain_lock_registry();
+		int gone = (atomic_load(&d->inside) & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE;
 		domain_unlock_registry();
-		if ((atomic_load(&d->inside) & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE)
+		if (gone)
 			return EINVAL;
 	}
 	return cfg->backend->pinned ? cfg->backend->pinned(d, 0) : 0;
@@ -106,6 +108,7 @@ static int pin_entered(struct domain *d)
 
 static void unpinned(struct domain *d)
 {
+	PIN_FENCE();      /* the removal before any read of d's state */
 	if (cfg->backend->unpinned)
 		cfg->backend->unpinned(d);
 }
@@ -116,13 +119,16 @@ int enter_pin(struct domain *d, int flags)
 	if (!(flags & PIN_ANY_STATE) &&
 	    ((prev & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE)) {
 		atomic_fetch_sub(&d->inside, 1);
-		/* A destroy may be deciding, under the registry lock: wait for
-		 * the outcome, and try again if it failed. */
+		/* A destroy may be deciding, under the registry lock.  Under that
+		 * lock no destroy is in progress: pin there, or learn it is gone. */
 		domain_lock_registry();
-		domain_unlock_registry();
-		if ((atomic_load(&d->inside) & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE)
+		prev = atomic_fetch_add(&d->inside, 1);
+		if ((prev & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE) {
+			atomic_fetch_sub(&d->inside, 1);
+			domain_unlock_registry();
 			return EINVAL;
-		return enter_pin(d, flags);
+		}
+		domain_unlock_registry();
 	}
 	if (cfg->backend->pinned) {
 		int err = cfg->backend->pinned(d, flags & PIN_SHARE_OK);
@@ -258,8 +264,12 @@ void enter_thread_exit(void *arg)
 		remove_entry(lv, e);
 		unpinned(d);
 	}
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	prot_threads_remove(s);
 	s->registered = 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 int window_open(struct domain *d, struct window *w, int flags)

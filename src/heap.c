@@ -13,7 +13,10 @@
 #include <errno.h>
 #include <string.h>
 
-#define ARENA_FLAGS(d) (MALLOCX_ARENA((d)->arena) | MALLOCX_TCACHE_NONE)
+/* jemalloc's MALLOCX_ARENA shifts a signed int: past arena 2046 that
+ * overflows (UBSan says so); the same bits, computed unsigned. */
+#define ARENA_BITS(a)  ((int)(((unsigned)(a) + 1u) << 20))
+#define ARENA_FLAGS(d) (ARENA_BITS((d)->arena) | MALLOCX_TCACHE_NONE)
 
 /* The largest allocation a reservation could ever hold. */
 #define SIZE_LIMIT (PKALLOC_RESERVATION - 2 * PKALLOC_GUARD)

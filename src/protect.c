@@ -171,8 +171,10 @@ int prot_anyone_inside(const struct domain *d)
 	pthread_mutex_lock(&threads_lock);
 	for (struct open_set *s = threads; s && !found; s = s->next)
 		for (unsigned l = 0; l < OPEN_LEVELS && !found; l++) {
+			/* Downwards: an entry only ever moves to a lower slot
+			 * (remove_entry), and its old slot is reused only after. */
 			unsigned n = __atomic_load_n(&s->lv[l].n, __ATOMIC_RELAXED);
-			for (unsigned i = 0; i < n && i < PKALLOC_MAX_OPEN; i++)
+			for (unsigned i = n < PKALLOC_MAX_OPEN ? n : PKALLOC_MAX_OPEN; i-- > 0;)
 				if (__atomic_load_n(&s->lv[l].e[i].d, __ATOMIC_RELAXED) == d) {
 					found = 1;
 					break;
@@ -189,6 +191,8 @@ int prot_membarrier_init(void)
 
 void prot_membarrier(void)
 {
-	if (!cfg->membarrier || syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+	if (!cfg->membarrier)
 		atomic_thread_fence(memory_order_seq_cst);
+	else if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
+		fatal("membarrier", NULL, "failed after it was registered: pins cannot be seen");
 }
