@@ -85,6 +85,15 @@ static void mlock_refused(void *arg)
 	CHECK_OK(domain_destroy(ok));
 }
 
+/* exec from inside a domain: the new program has none of its memory. */
+static char exec_check[160];
+static void exec_inside(void *arg)
+{
+	CHECK_OK(domain_enter(arg, DOMAIN_RDWR));
+	execl("/bin/sh", "sh", "-c", exec_check, (char *)NULL);
+	_exit(98);
+}
+
 static domain_t *wd;
 static unsigned char *wsecret;
 
@@ -170,6 +179,24 @@ int main(void)
 	CHECK_OK(domain_exit(wd));
 	domain_free(wsecret);
 	CHECK_OK(domain_destroy(wd));
+
+	/* exec leaves nothing behind, even from inside a domain. */
+	snprintf(exec_check, sizeof exec_check,
+	         "if grep -q '^%lx-' /proc/self/maps; then exit 1; else exit 0; fi",
+	         (unsigned long)SLOT_OF(s));
+	{
+		char maps[64];
+		snprintf(maps, sizeof maps, "%lx-", (unsigned long)SLOT_OF(s));
+		FILE *mf = fopen("/proc/self/maps", "r");
+		char ml[256];
+		int here = 0;
+		while (mf && fgets(ml, sizeof ml, mf))
+			here |= strncmp(ml, maps, strlen(maps)) == 0;
+		if (mf)
+			fclose(mf);
+		CHECK(here);                 /* the check can see a reservation */
+	}
+	CHECK_EXITED_OK(in_child(exec_inside, d, NULL, 0));
 
 	/* Destroyed: nothing of the domain can be read back, even through a new
 	 * domain that lands on the same addresses. */
