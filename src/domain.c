@@ -230,9 +230,8 @@ int domain_destroy(domain_t *dh)
 	 * bit waits for the outcome: so a destroy that fails with EBUSY
 	 * changes nothing anyone else can see.  Signals stay off meanwhile: a
 	 * handler of this thread could otherwise wait for this very lock. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sigset_t old;
+	prot_signals_off(&old);
 	domain_lock_registry();
 	unsigned none = 0;
 	int err = 0;
@@ -274,7 +273,7 @@ int domain_destroy(domain_t *dh)
 	put_slot(domain_slot(d));
 out:
 	domain_unlock_registry();
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	prot_signals_on(&old);
 	if (err) {
 		errno = err;
 		return -1;

@@ -176,15 +176,14 @@ int domain_enter(domain_t *dh, int access)
 			 * evictors.  Once per thread, with signals held off:
 			 * pthread_setspecific and the list's lock are not
 			 * async-signal-safe. */
-			sigset_t all, old;
-			sigfillset(&all);
-			pthread_sigmask(SIG_SETMASK, &all, &old);
+			sigset_t old;
+			prot_signals_off(&old);
 			if (!s->registered) {
 				pthread_setspecific(cfg->thread_key, s);
 				prot_threads_add(s);
 				s->registered = 1;
 			}
-			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			prot_signals_on(&old);
 		}
 		e = &lv->e[lv->n];
 		*e = (struct open_entry){ .d = d, .gen = d->gen };
@@ -264,12 +263,11 @@ void enter_thread_exit(void *arg)
 		remove_entry(lv, e);
 		unpinned(d);
 	}
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	sigset_t old;
+	prot_signals_off(&old);
 	prot_threads_remove(s);
 	s->registered = 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	prot_signals_on(&old);
 }
 
 int window_open(struct domain *d, struct window *w, int flags)

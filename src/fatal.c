@@ -5,35 +5,44 @@
 #include "internal.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
-static size_t put(char *buf, size_t at, size_t cap, const char *s)
+void line_put(struct line *l, const char *s)
 {
-	while (*s && at < cap)
-		buf[at++] = *s++;
-	return at;
+	while (*s && l->n < sizeof l->buf - 1)
+		l->buf[l->n++] = *s++;
+}
+
+void line_put_num(struct line *l, unsigned long v, unsigned base)
+{
+	char tmp[24];
+	int i = sizeof tmp;
+	tmp[--i] = '\0';
+	do {
+		tmp[--i] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while (v && i > 0);
+	if (base == 16)
+		line_put(l, "0x");
+	line_put(l, tmp + i);
+}
+
+void line_write(struct line *l)
+{
+	l->buf[l->n++] = '\n';
+	ssize_t r = write(STDERR_FILENO, l->buf, l->n);
+	(void)r;
 }
 
 void fatal(const char *what, const void *ptr, const char *why)
 {
-	char buf[256];
-	size_t n = put(buf, 0, sizeof buf - 1, "pkalloc: ");
-	n = put(buf, n, sizeof buf - 1, what);
-	n = put(buf, n, sizeof buf - 1, "(0x");
-	char hex[2 * sizeof(uintptr_t) + 1];
-	uintptr_t v = (uintptr_t)ptr;
-	int i = (int)sizeof hex - 1;
-	hex[i] = '\0';
-	do {
-		hex[--i] = "0123456789abcdef"[v & 15];
-		v >>= 4;
-	} while (v && i > 0);
-	n = put(buf, n, sizeof buf - 1, hex + i);
-	n = put(buf, n, sizeof buf - 1, "): ");
-	n = put(buf, n, sizeof buf - 1, why);
-	buf[n++] = '\n';
-	ssize_t r = write(STDERR_FILENO, buf, n);
-	(void)r;
+	struct line l = { .n = 0 };
+	line_put(&l, "pkalloc: ");
+	line_put(&l, what);
+	line_put(&l, "(");
+	line_put_num(&l, (unsigned long)(uintptr_t)ptr, 16);
+	line_put(&l, "): ");
+	line_put(&l, why);
+	line_write(&l);
 	abort();
 }

@@ -24,31 +24,6 @@
 static struct sigaction previous;
 static _Atomic int installed;
 
-struct line {
-	char buf[256];
-	size_t n;
-};
-
-static void put(struct line *l, const char *s)
-{
-	while (*s && l->n < sizeof l->buf - 1)
-		l->buf[l->n++] = *s++;
-}
-
-static void put_num(struct line *l, unsigned long v, unsigned base)
-{
-	char tmp[24];
-	int i = sizeof tmp;
-	tmp[--i] = '\0';
-	do {
-		tmp[--i] = "0123456789abcdef"[v % base];
-		v /= base;
-	} while (v && i > 0);
-	if (base == 16)
-		put(l, "0x");
-	put(l, tmp + i);
-}
-
 static void report(struct domain *d, const siginfo_t *si, const ucontext_t *uc)
 {
 	const char *addr = si->si_addr;
@@ -56,34 +31,32 @@ static void report(struct domain *d, const siginfo_t *si, const ucontext_t *uc)
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	struct line l = { .n = 0 };
 
-	put(&l, "pkalloc: thread ");
-	put_num(&l, (unsigned long)syscall(SYS_gettid), 10);
-	put(&l, is_write ? " wrote " : " read ");
+	line_put(&l, "pkalloc: thread ");
+	line_put_num(&l, (unsigned long)syscall(SYS_gettid), 10);
+	line_put(&l, is_write ? " wrote " : " read ");
 	if (addr < d->lo || addr >= d->hi) {
-		put(&l, "the guard of domain \"");
+		line_put(&l, "the guard of domain \"");
 	} else if (addr >= top) {
-		put(&l, "unused space of domain \"");
+		line_put(&l, "unused space of domain \"");
 	} else {
-		put(&l, "domain \"");
+		line_put(&l, "domain \"");
 	}
-	put(&l, d->name);
-	put(&l, "\" at ");
-	put_num(&l, (unsigned long)addr, 16);
+	line_put(&l, d->name);
+	line_put(&l, "\" at ");
+	line_put_num(&l, (unsigned long)addr, 16);
 	if (addr >= d->lo && addr < top) {
 		int access = enter_access_of(d);
-		put(&l, access == ACCESS_NONE ? ", not entered" :
+		line_put(&l, access == ACCESS_NONE ? ", not entered" :
 		        access == DOMAIN_RDONLY && is_write ? ", entered read-only" : ", entered");
 		if (si->si_code == SEGV_PKUERR) {
-			put(&l, " (pkey ");
-			put_num(&l, si->si_pkey, 10);
-			put(&l, ")");
+			line_put(&l, " (pkey ");
+			line_put_num(&l, si->si_pkey, 10);
+			line_put(&l, ")");
 		} else {
-			put(&l, " (page permissions)");
+			line_put(&l, " (page permissions)");
 		}
 	}
-	l.buf[l.n++] = '\n';
-	ssize_t r = write(STDERR_FILENO, l.buf, l.n);
-	(void)r;
+	line_write(&l);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ucv)

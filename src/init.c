@@ -29,14 +29,12 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void say(const char *a, const char *b, const char *c)
 {
-	char line[256];
-	size_t n = 0;
-	for (const char *parts[] = { "pkalloc: ", a, b, c, "\n" }, **p = parts;
-	     p < parts + 5; p++)
-		for (const char *s = *p; *s && n < sizeof line; s++)
-			line[n++] = *s;
-	ssize_t r = write(STDERR_FILENO, line, n);
-	(void)r;
+	struct line l = { .n = 0 };
+	line_put(&l, "pkalloc: ");
+	line_put(&l, a);
+	line_put(&l, b);
+	line_put(&l, c);
+	line_write(&l);
 }
 
 static void choose_backend(void)
@@ -81,9 +79,10 @@ static void each_parent(struct domain *d)
 
 static void each_child(struct domain *d)
 {
-	/* Only this thread survives: it alone can be inside. */
+	/* Only this thread survives; its open set says where it is inside,
+	 * and no access window is open across fork. */
 	const struct open_set *s = enter_open_set();
-	atomic_store(&d->inside, 0);           /* no window is open across fork */
+	atomic_store(&d->inside, 0);
 	/* A destroy another thread had begun never happens in the child. */
 	atomic_store(&d->state, DOM_LIVE);
 	prot_postfork_domain(d, s, 1);

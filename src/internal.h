@@ -99,6 +99,16 @@ extern struct counters counters HIDDEN;
 extern const struct config *const cfg HIDDEN;
 HIDDEN void pkalloc_init(void);
 
+/* A message line built by hand and written with write(2) alone: usable
+ * with the heap in any state and in a signal handler (fatal.c). */
+struct line {
+	char buf[256];
+	size_t n;
+};
+HIDDEN void line_put(struct line *l, const char *s);
+HIDDEN void line_put_num(struct line *l, unsigned long v, unsigned base);  /* 16: 0x... */
+HIDDEN void line_write(struct line *l);                                    /* adds '\n' */
+
 /* Fatal path: one line on stderr with write(2), then abort (fatal.c). */
 HIDDEN __attribute__((noreturn)) void fatal(const char *what, const void *ptr,
                                             const char *why);

@@ -55,6 +55,18 @@ int prot_lock(void *addr, size_t size)
 	return mlock2(addr, size, MLOCK_ONFAULT) == 0 ? 0 : errno;
 }
 
+void prot_signals_off(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+void prot_signals_on(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 int prot_unlock(void *addr, size_t size)
 {
 	return munlock(addr, size) == 0 ? 0 : errno;

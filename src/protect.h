@@ -9,6 +9,7 @@
 #ifndef PKALLOC_PROTECT_H
 #define PKALLOC_PROTECT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -106,6 +107,10 @@ int prot_release(void *addr, size_t size) __attribute__((visibility("hidden")));
 /* Lock pages in RAM as they are touched (mlock2 MLOCK_ONFAULT). */
 int prot_lock(void *addr, size_t size) __attribute__((visibility("hidden")));
 int prot_unlock(void *addr, size_t size) __attribute__((visibility("hidden")));
+/* Hold off every signal of the calling thread while a lock that a signal
+ * handler could want is held; give back the old mask after. */
+void prot_signals_off(sigset_t *old) __attribute__((visibility("hidden")));
+void prot_signals_on(const sigset_t *old) __attribute__((visibility("hidden")));
 /* A fork child sees these pages zeroed (MADV_WIPEONFORK). */
 int prot_wipe_on_fork(void *addr, size_t size) __attribute__((visibility("hidden")));
 /* Plain private read-write memory for pkalloc's own bookkeeping. */

@@ -55,26 +55,14 @@ static int pku_want(const struct domain *d)
 
 /* The slow paths take locks: no signal handler of this thread may run
  * (and call domain_enter) while one is held. */
-static void signals_off(sigset_t *old)
-{
-	sigset_t all;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, old);
-}
-
-static void signals_on(const sigset_t *old)
-{
-	pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
 static void shared_apply(struct domain *d)
 {
 	sigset_t old;
-	signals_off(&old);
+	prot_signals_off(&old);
 	pthread_mutex_lock(&d->lock);
 	int err = prot_apply(d);
 	pthread_mutex_unlock(&d->lock);
-	signals_on(&old);
+	prot_signals_on(&old);
 	if (err)
 		fatal("mprotect", d->lo, "cannot change a shared domain's permissions");
 }
@@ -83,9 +71,9 @@ static int pku_pinned(struct domain *d, int may_share)
 {
 	if (atomic_load(&d->evicting) || atomic_load(&d->key) < 0) {
 		sigset_t old;
-		signals_off(&old);
+		prot_signals_off(&old);
 		int err = keys_acquire(d, may_share);
-		signals_on(&old);
+		prot_signals_on(&old);
 		if (err)
 			return err;
 	}
