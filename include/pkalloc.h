@@ -61,6 +61,8 @@ typedef struct domain domain_t;
 /* Flags for domain_create(). */
 #define DOMAIN_MLOCK      0x1   /* lock the domain's pages in RAM (no swap) */
 #define DOMAIN_WIPEONFORK 0x2   /* a child of fork sees the domain's data zeroed */
+#define DOMAIN_CAPTURE_MALLOC 0x4 /* plain malloc and C++ new, called by a thread
+                                   inside the domain read-write, allocate in it */
 
 /* Access modes for domain_enter(). */
 #define DOMAIN_RDONLY 1
@@ -72,10 +74,12 @@ typedef struct domain domain_t;
 #define PKALLOC_GUARD       ((size_t)2 << 20)   /* 2 MiB at each end */
 #define PKALLOC_MAX_OPEN    32
 #define PKALLOC_MAX_NEST    56
+#define PKALLOC_MAX_CAPTURE 64   /* nested runs of capturing enters, per thread */
 
 /*
  * Create a domain.  name (NULL allowed) is copied; at most PKALLOC_NAME_MAX
- * bytes.  flags: 0 or DOMAIN_MLOCK | DOMAIN_WIPEONFORK.  With DOMAIN_MLOCK,
+ * bytes.  flags: 0 or any of DOMAIN_MLOCK, DOMAIN_WIPEONFORK and
+ * DOMAIN_CAPTURE_MALLOC (see "Replacing malloc" below).  With DOMAIN_MLOCK,
  * creating and every allocation that needs new pages fail with mlock's
  * errno (EPERM, EAGAIN, ENOMEM) when the pages cannot be locked.  Errors:
  * EINVAL (bad name or flags), ENOSPC
@@ -99,7 +103,9 @@ PKALLOC_API int domain_destroy(domain_t *d);
  * thread has is the widest of its open enters.  Errors: EINVAL (bad domain
  * or access), ENOMEM (PKALLOC_MAX_OPEN domains already open on this thread),
  * EOVERFLOW (PKALLOC_MAX_NEST enters of this domain already open), EBUSY
- * (PKALLOC_STRICT=1 and the domain would have to share a key).
+ * (PKALLOC_STRICT=1 and the domain would have to share a key), EOVERFLOW
+ * also when a read-write enter of a DOMAIN_CAPTURE_MALLOC domain would make
+ * more than PKALLOC_MAX_CAPTURE nested runs of capturing enters.
  */
 PKALLOC_API int domain_enter(domain_t *d, int access);
 
@@ -185,6 +191,25 @@ PKALLOC_API int pkalloc_stats(struct pkalloc_stats *st);
  * at load when PKALLOC_FAULT_REPORT=1.  0, or -1 with errno (sigaction).
  */
 PKALLOC_API int pkalloc_install_fault_handler(void);
+
+/*
+ * Replacing malloc
+ *   libpkalloc also defines malloc, free, calloc, realloc, reallocarray,
+ *   posix_memalign, aligned_alloc, memalign, valloc, pvalloc,
+ *   malloc_usable_size and every C++ operator new and delete, so linking
+ *   with -lpkalloc (or LD_PRELOAD=libpkalloc.so) runs the whole program on
+ *   jemalloc.  free, realloc, malloc_usable_size and delete accept domain
+ *   memory from anywhere: it is found by address, wiped and freed in its
+ *   domain, and realloc keeps it in its domain.
+ *
+ *   While the calling thread is inside a DOMAIN_CAPTURE_MALLOC domain
+ *   read-write, the plain allocation calls of any code it runs (malloc,
+ *   calloc, realloc of ordinary memory, the aligned calls, C++ new) allocate
+ *   in that domain; of several, the one entered last.  realloc moves an
+ *   ordinary block into the domain and wipes the old one.  What is
+ *   allocated there stays domain memory after the exit, unreachable until
+ *   the next enter, and may be freed from anywhere.
+ */
 
 /*
  * The protection backend in use: "pku" or "mprotect"; "none" if the backend

@@ -167,7 +167,7 @@ domain_t *domain_create(const char *name, unsigned flags)
 		errno = cfg->init_errno;
 		return NULL;
 	}
-	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK)) != 0 ||
+	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK | DOMAIN_CAPTURE_MALLOC)) != 0 ||
 	    (name && strnlen(name, PKALLOC_NAME_MAX + 1) > PKALLOC_NAME_MAX)) {
 		errno = EINVAL;
 		return NULL;

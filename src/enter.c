@@ -22,6 +22,10 @@
 
 static __thread struct open_set tls_set;
 
+/* The domain plain malloc allocates in (override.c): the innermost
+ * capturing domain of the set, kept here so that malloc reads one word. */
+__thread struct domain *enter_capture TLS_FAST;
+
 int open_entry_access(const struct open_entry *e)
 {
 	unsigned depth = ENTRY_DEPTH(e->st);
@@ -65,6 +69,61 @@ static struct open_entry *find(struct open_level *lv, const struct domain *d)
 		if (lv->e[i].d == d && lv->e[i].gen == d->gen)
 			return &lv->e[i];
 	return NULL;
+}
+
+/* Capture: read-write enters of DOMAIN_CAPTURE_MALLOC domains, as a stack
+ * of runs per level; the innermost is the top of the highest level used. */
+static int capture_room(const struct open_level *lv, const struct domain *d)
+{
+	return lv->ncap < PKALLOC_MAX_CAPTURE || lv->cap[lv->ncap - 1].d == d;
+}
+
+static void capture_update(const struct open_set *s)
+{
+	struct domain *c = NULL;
+	for (unsigned l = OPEN_LEVELS; l-- > 0;)
+		if (s->lv[l].ncap) {
+			c = s->lv[l].cap[s->lv[l].ncap - 1].d;
+			break;
+		}
+	enter_capture = c;
+}
+
+static void capture_push(struct open_set *s, struct open_level *lv, struct domain *d)
+{
+	if (lv->ncap && lv->cap[lv->ncap - 1].d == d) {
+		lv->cap[lv->ncap - 1].n++;
+	} else {
+		lv->cap[lv->ncap] = (struct capture_run){ .d = d, .n = 1 };
+		PUBLISH();
+		lv->ncap++;
+	}
+	capture_update(s);
+}
+
+/* An exit closes d's most recent enter: take it off d's latest run. */
+static void capture_pop(struct open_set *s, struct open_level *lv, struct domain *d)
+{
+	for (unsigned i = lv->ncap; i-- > 0;) {
+		if (lv->cap[i].d != d)
+			continue;
+		if (--lv->cap[i].n == 0) {
+			/* Drop the run; its neighbours may now be one run. */
+			unsigned n = lv->ncap;
+			if (i > 0 && i + 1 < n && lv->cap[i - 1].d == lv->cap[i + 1].d) {
+				lv->cap[i - 1].n += lv->cap[i + 1].n;
+				memmove(&lv->cap[i], &lv->cap[i + 2], (n - i - 2) * sizeof lv->cap[0]);
+				n -= 2;
+			} else {
+				memmove(&lv->cap[i], &lv->cap[i + 1], (n - i - 1) * sizeof lv->cap[0]);
+				n -= 1;
+			}
+			PUBLISH();
+			lv->ncap = n;
+		}
+		break;
+	}
+	capture_update(s);
 }
 
 int enter_access_of(struct domain *d)
@@ -166,6 +225,11 @@ int domain_enter(domain_t *dh, int access)
 	struct open_level *lv = claim_level(s);
 	struct open_entry *e = find(lv, d);
 	int err = 0, fresh = !e;
+	int capturing = access == DOMAIN_RDWR && (d->flags & DOMAIN_CAPTURE_MALLOC);
+	if (capturing && !capture_room(lv, d)) {
+		err = EOVERFLOW;
+		goto out;
+	}
 	if (fresh) {
 		if (lv->n == PKALLOC_MAX_OPEN) {
 			err = ENOMEM;
@@ -209,6 +273,8 @@ int domain_enter(domain_t *dh, int access)
 			remove_entry(lv, e);
 			unpinned(d);
 		}
+	} else if (capturing) {
+		capture_push(s, lv, d);
 	}
 out:
 	release_level(lv);
@@ -236,12 +302,15 @@ int domain_exit(domain_t *dh)
 	}
 	int from = open_entry_access(e);
 	unsigned depth = ENTRY_DEPTH(e->st) - 1;
+	int captured = ((e->st >> depth) & 1) && (d->flags & DOMAIN_CAPTURE_MALLOC);
 	e->st = ((uint64_t)depth << 56) | (e->st & ((UINT64_C(1) << depth) - 1));
 	int to = open_entry_access(e);
 	/* Close first (PKRU skips an entry of depth 0), unpin after: the key
 	 * can move only once this thread can no longer use it. */
 	if (changed(d, from, to, s) != 0)
 		fatal("domain_exit", dh, "cannot close the domain");
+	if (captured)
+		capture_pop(s, lv, d);
 	if (depth == 0) {
 		remove_entry(lv, e);
 		unpinned(d);
@@ -254,6 +323,10 @@ void enter_thread_exit(void *arg)
 {
 	struct open_set *s = arg;
 	struct open_level *lv = &s->lv[0];
+	/* From here on, malloc is ordinary again on this thread. */
+	for (unsigned l = 0; l < OPEN_LEVELS; l++)
+		s->lv[l].ncap = 0;
+	enter_capture = NULL;
 	while (lv->n) {
 		struct open_entry *e = &lv->e[lv->n - 1];
 		struct domain *d = e->d;

@@ -31,6 +31,14 @@ void enter_unpin(struct domain *d) __attribute__((visibility("hidden")));
 /* The calling thread's effective access to d (async-signal-safe). */
 int enter_access_of(struct domain *d) __attribute__((visibility("hidden")));
 
+/* The innermost domain capturing the calling thread's malloc, or NULL. */
+extern __thread struct domain *enter_capture TLS_FAST __attribute__((visibility("hidden")));
+
+/* While non-zero, this thread's plain allocations are ordinary even inside
+ * a capturing domain: pkalloc's own calls into the C library (a new
+ * thread's TLS blocks, the loader) must never land in domain memory. */
+extern __thread int capture_off TLS_FAST __attribute__((visibility("hidden")));
+
 /* The calling thread's open set (fork handlers), and its exit handler. */
 struct open_set *enter_open_set(void) __attribute__((visibility("hidden")));
 void enter_thread_exit(void *set) __attribute__((visibility("hidden")));

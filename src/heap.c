@@ -9,6 +9,7 @@
 #include "reserve.h"
 #include "enter.h"
 #include "extent.h"
+#include "heap.h"
 
 #include <errno.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static int is_start(struct domain *d, const void *p)
 	return (atomic_load_explicit(&d->starts[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
 }
 
-static void *alloc_in(struct domain *d, size_t size, int flags)
+void *heap_alloc(struct domain *d, size_t size, int flags)
 {
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
@@ -80,7 +81,7 @@ static struct domain *checked(domain_t *dh)
 void *domain_malloc(domain_t *dh, size_t size)
 {
 	struct domain *d = checked(dh);
-	return d ? alloc_in(d, size, 0) : NULL;
+	return d ? heap_alloc(d, size, 0) : NULL;
 }
 
 void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
@@ -93,7 +94,7 @@ void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return alloc_in(d, total, MALLOCX_ZERO);
+	return heap_alloc(d, total, MALLOCX_ZERO);
 }
 
 void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
@@ -109,7 +110,7 @@ void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return alloc_in(d, size, MALLOCX_LG_ALIGN(__builtin_ctzl(alignment)));
+	return heap_alloc(d, size, MALLOCX_LG_ALIGN(__builtin_ctzl(alignment)));
 }
 
 #define NOT_AN_ALLOCATION "not an allocation of its domain (interior pointer or freed already)"
@@ -161,35 +162,44 @@ static void wipe_free(struct domain *d, void *ptr, const char *call)
 	atomic_fetch_sub_explicit(&d->allocated, n, memory_order_relaxed);
 }
 
-void domain_free(void *ptr)
+void heap_free(void *ptr, const char *call)
 {
-	if (!ptr)
-		return;
-	struct domain *d = owner_of(ptr, "domain_free");
+	struct domain *d = owner_of(ptr, call);
 	struct window w;
 	if (window_open(d, &w, PIN_SHARE_OK) != 0)
-		fatal("domain_free", ptr, "its domain is being destroyed");
-	wipe_free(d, ptr, "domain_free");
+		fatal(call, ptr, "its domain is being destroyed");
+	wipe_free(d, ptr, call);
 	window_close(&w);
 }
 
-size_t domain_usable_size(const void *ptr)
+void domain_free(void *ptr)
+{
+	if (ptr)
+		heap_free(ptr, "domain_free");
+}
+
+size_t heap_usable(const void *ptr)
 {
 	const char *why;
-	struct domain *d = ptr ? lookup(ptr, &why) : NULL;
+	struct domain *d = lookup(ptr, &why);
 	struct window w;
-	if (!d || window_open(d, &w, PIN_SHARE_OK) != 0) {
-		if (ptr)
-			errno = EINVAL;
+	if (!d || window_open(d, &w, PIN_SHARE_OK) != 0)
 		return 0;
-	}
 	size_t n = sallocx(ptr, 0);
 	window_close(&w);
 	return n;
 }
 
+size_t domain_usable_size(const void *ptr)
+{
+	size_t n = ptr ? heap_usable(ptr) : 0;
+	if (ptr && !n)
+		errno = EINVAL;
+	return n;
+}
+
 /* Resize within one domain: in place if jemalloc can, else move. */
-static void *resize_in(struct domain *d, void *ptr, size_t size)
+static void *resize_in(struct domain *d, void *ptr, size_t size, const char *call)
 {
 	struct window w;
 	int err = window_open(d, &w, 0);
@@ -213,7 +223,7 @@ static void *resize_in(struct domain *d, void *ptr, size_t size)
 			atomic_fetch_add_explicit(&d->allocated, sallocx(ret, 0), memory_order_relaxed);
 			mark_start(d, ret);
 			memcpy(ret, ptr, old);
-			wipe_free(d, ptr, "domain_realloc");
+			wipe_free(d, ptr, call);
 		} else {
 			int grow = extent_take_error();
 			errno = grow ? grow : ENOMEM;
@@ -229,7 +239,7 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	if (!d)
 		return NULL;
 	if (!ptr)
-		return alloc_in(d, size, 0);
+		return heap_alloc(d, size, 0);
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
 		return NULL;
@@ -238,10 +248,10 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 		size = 1;
 	struct domain *from = owner_of(ptr, "domain_realloc");
 	if (from == d)
-		return resize_in(d, ptr, size);
+		return resize_in(d, ptr, size, "domain_realloc");
 
 	/* Moving between domains: both stay open while the bytes cross. */
-	void *ret = alloc_in(d, size, 0);
+	void *ret = heap_alloc(d, size, 0);
 	if (!ret)
 		return NULL;
 	struct window wf, wt;
@@ -255,4 +265,13 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	window_close(&wt);
 	window_close(&wf);
 	return ret;
+}
+
+void *heap_realloc(void *ptr, size_t size, const char *call)
+{
+	if (size > SIZE_LIMIT) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return resize_in(owner_of(ptr, call), ptr, size, call);
 }

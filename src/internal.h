@@ -18,6 +18,8 @@
 #include "pkalloc.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
+/* Thread-local words read on every malloc: no __tls_get_addr call. */
+#define TLS_FAST __attribute__((tls_model("initial-exec")))
 #define LIKELY(x)   __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 

@@ -34,10 +34,17 @@ struct open_entry {
  * every level's changes stay whole.  The thread's access is the union.
  */
 #define OPEN_LEVELS 3
+/* Consecutive read-write enters of one capturing domain (enter.c). */
+struct capture_run {
+	struct domain *d;
+	unsigned n;
+};
 struct open_level {
 	unsigned n;
 	volatile int busy;
 	struct open_entry e[PKALLOC_MAX_OPEN];
+	unsigned ncap;             /* the capture stack: cap[ncap - 1] is innermost */
+	struct capture_run cap[PKALLOC_MAX_CAPTURE];
 };
 
 struct open_set {

@@ -13,15 +13,16 @@
 
 #include <errno.h>
 
-#define REGION_SHIFT 32                   /* log2(PKALLOC_RESERVATION) */
-#define REGIONS      (1u << (47 - REGION_SHIFT))
+#define REGION_SHIFT RESERVE_SHIFT
+#define REGIONS      RESERVE_REGIONS
 
 #define STARTS_BYTES (PKALLOC_RESERVATION / 64)   /* one bit per 8 bytes */
 
 _Static_assert(PKALLOC_RESERVATION == (size_t)1 << REGION_SHIFT, "layout");
 
 /* Registry slot + 1 of the domain owning each 4 GiB region of user space. */
-static _Atomic uint16_t owner[REGIONS];
+_Atomic uint16_t reserve_owner[REGIONS];
+#define owner reserve_owner
 
 int reserve_create(struct domain *d, unsigned slot)
 {

@@ -6,7 +6,23 @@
 #ifndef PKALLOC_RESERVE_H
 #define PKALLOC_RESERVE_H
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 struct domain;
+
+#define RESERVE_SHIFT   32        /* log2(PKALLOC_RESERVATION) */
+#define RESERVE_REGIONS (1u << (47 - RESERVE_SHIFT))
+
+extern _Atomic uint16_t reserve_owner[RESERVE_REGIONS] __attribute__((visibility("hidden")));
+
+/* 1 if p lies in some domain's reservation: free()'s test, one load. */
+static inline int reserve_owned(const void *p)
+{
+	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
+	return r < RESERVE_REGIONS &&
+	       atomic_load_explicit(&reserve_owner[r], memory_order_relaxed) != 0;
+}
 
 int reserve_create(struct domain *d, unsigned slot) __attribute__((visibility("hidden")));
 void reserve_destroy(struct domain *d) __attribute__((visibility("hidden")));

@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include "protect.h"
+#include "enter.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -60,33 +61,39 @@ static int c11_trampoline(void *p)
 __attribute__((visibility("default")))
 int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
 {
+	/* The C library allocates the new thread's TLS with malloc: never in
+	 * a domain this thread captures with, the new thread starts outside. */
+	capture_off++;
 	pthread_once(&real_once, find_real);
 	if (!real_thrd_create)
 		fatal("thrd_create", NULL, "the C library's thrd_create was not found");
 	pkalloc_init();
 	struct start *s = malloc(sizeof *s);
-	if (!s)
-		return thrd_nomem;
-	*s = (struct start){ .cfn = fn, .arg = arg };
-	int err = real_thrd_create(t, c11_trampoline, s);
-	if (err != thrd_success)
-		free(s);
+	int err = thrd_nomem;
+	if (s) {
+		*s = (struct start){ .cfn = fn, .arg = arg };
+		if ((err = real_thrd_create(t, c11_trampoline, s)) != thrd_success)
+			free(s);
+	}
+	capture_off--;
 	return err;
 }
 
 __attribute__((visibility("default")))
 int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
+	capture_off++;     /* as in thrd_create */
 	pthread_once(&real_once, find_real);
 	if (!real_create)
 		fatal("pthread_create", NULL, "the C library's pthread_create was not found");
 	pkalloc_init();
 	struct start *s = malloc(sizeof *s);
-	if (!s)
-		return EAGAIN;
-	*s = (struct start){ .fn = fn, .arg = arg };
-	int err = real_create(t, attr, trampoline, s);
-	if (err)
-		free(s);
+	int err = EAGAIN;
+	if (s) {
+		*s = (struct start){ .fn = fn, .arg = arg };
+		if ((err = real_create(t, attr, trampoline, s)) != 0)
+			free(s);
+	}
+	capture_off--;
 	return err;
 }

@@ -1,0 +1,26 @@
+/*
+ * The domain heap as the malloc replacement (override.c) uses it.  Every
+ * call opens its own access window; none of them calls malloc.
+ */
+#ifndef PKALLOC_HEAP_H
+#define PKALLOC_HEAP_H
+
+#include <stddef.h>
+
+struct domain;
+
+/* size bytes in d with jemalloc flags (MALLOCX_ZERO, MALLOCX_LG_ALIGN);
+ * NULL with errno set on failure. */
+void *heap_alloc(struct domain *d, size_t size, int flags) __attribute__((visibility("hidden")));
+
+/* Wipe and free the domain allocation ptr; call names the caller in the
+ * fatal message for a pointer that is not one. */
+void heap_free(void *ptr, const char *call) __attribute__((visibility("hidden")));
+
+/* Resize the domain allocation ptr within its own domain (size > 0). */
+void *heap_realloc(void *ptr, size_t size, const char *call) __attribute__((visibility("hidden")));
+
+/* Usable size of a domain allocation; 0 if ptr is not one. */
+size_t heap_usable(const void *ptr) __attribute__((visibility("hidden")));
+
+#endif
