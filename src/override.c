@@ -215,7 +215,11 @@ EXPORT void *realloc(void *p, size_t n)
 	struct domain *c = capturing();
 	if (UNLIKELY(c != NULL))
 		return capture_move(c, p, n);
-	return JE(realloc)(p, n);
+	/* jemalloc leaves errno alone when the size is past any size class. */
+	void *q = JE(realloc)(p, n);
+	if (UNLIKELY(q == NULL))
+		errno = ENOMEM;
+	return q;
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
