@@ -5,12 +5,13 @@
 # each must show pkalloc in the process (a domain pointer round trip,
 # operator new capture, or the mapping itself).
 #
-# Usage: preload.sh LIBPKALLOC BINDIR SRCDIR
-#   BINDIR holds cxx_plain (not linked with pkalloc) and cxx_linked.
+# Usage: preload.sh LIBPKALLOC BINDIR PYDIR
+#   BINDIR holds cxx_plain (not linked with pkalloc) and cxx_linked;
+#   PYDIR holds preload.py.
 set -u
 lib=${1:-${top_builddir:-.}/.libs/libpkalloc.so}
 bindir=${2:-${top_builddir:-.}/test}
-srcdir=${3:-${top_srcdir:-.}}/test
+pydir=${3:-${top_srcdir:-.}/test}
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 python=/usr/bin/python3
@@ -32,9 +33,9 @@ same() {
 }
 
 # python3: isolated (-I), no site (-S), no bytecode written (-B).
-"$python" -I -S -B "$srcdir/preload.py" > "$tmp/python.plain" 2>&1 || bad "python3 on glibc failed"
+"$python" -I -S -B "$pydir/preload.py" > "$tmp/python.plain" 2>&1 || bad "python3 on glibc failed"
 tail -n 1 "$tmp/python.plain" | grep -qx 'pkalloc: not in this process' || bad "python3 on glibc sees pkalloc"
-LD_PRELOAD=$lib "$python" -I -S -B "$srcdir/preload.py" > "$tmp/python.pk" 2>&1 || bad "python3 on pkalloc failed"
+LD_PRELOAD=$lib "$python" -I -S -B "$pydir/preload.py" > "$tmp/python.pk" 2>&1 || bad "python3 on pkalloc failed"
 same python 'pkalloc: domain pointer through free and malloc_usable_size ok'
 echo "python3: $(head -n 2 "$tmp/python.pk" | tr '\n' ' ')"
 

@@ -317,6 +317,23 @@ static void thread_exit_and_fork(void)
 
 static size_t volatile eight = 8;
 
+/* Before main: the replacement and capture work in a constructor. */
+static int ctor_result = -1;
+
+__attribute__((constructor)) static void before_main(void)
+{
+	char *plain = strdup("before main");
+	domain_t *d = domain_create("constructor", DOMAIN_CAPTURE_MALLOC);
+	if (!plain || !d || domain_enter(d, DOMAIN_RDWR) != 0)
+		return;
+	char *q = strdup("captured before main");
+	int ok = q && domain_of(q) == d && domain_of(plain) == NULL;
+	domain_exit(d);
+	free(q);
+	free(plain);
+	ctor_result = ok && domain_destroy(d) == 0;
+}
+
 static void free_interior(void *arg)
 {
 	free((char *)arg + eight);
@@ -339,6 +356,7 @@ static void death(void)
 
 int main(void)
 {
+	CHECK_INT(ctor_result, ==, 1);
 	resolves_to_pkalloc();
 	glibc_conventions();
 	capture();

@@ -7,9 +7,9 @@ srcdir=$1 builddir=$2 out=$3
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 progs=""
-for p in "$builddir"/test/test_* "$builddir"/examples/demo "$builddir"/examples/heartbleed \
+for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx_linked "$builddir"/examples/demo "$builddir"/examples/heartbleed \
 	"$builddir"/examples/tenants "$builddir"/bench/bench; do
-	case $p in *.c|*.o|*.h|*.log|*.trs) continue ;; esac
+	case $p in *.c|*.cc|*.o|*.h|*.log|*.trs) continue ;; esac
 	[ -f "$p" ] && [ -x "$p" ] || continue
 	cp "$p" "$out/bin/"
 	progs="$progs $p"
@@ -20,5 +20,6 @@ for lib in $(ldd $progs | awk '/=>/ { print $3 } !/=>/ && $1 ~ /^\// && $1 !~ /:
 	cp -L "$lib" "$out/lib/"
 done
 [ -f "$out/lib/ld-linux-x86-64.so.2" ] || { echo "collect.sh: no dynamic loader found" >&2; exit 1; }
-cp "$srcdir/test/vm/run-tests" "$srcdir/test/vm/run-bench" "$srcdir/test/examples.sh" "$out/"
+cp "$srcdir/test/vm/run-tests" "$srcdir/test/vm/run-bench" "$srcdir/test/examples.sh" \
+	"$srcdir/test/preload.sh" "$srcdir/test/preload.py" "$out/"
 chmod +x "$out/run-tests" "$out/run-bench"
