@@ -71,7 +71,7 @@ boot() {
 		< /dev/null > "$vm/console.raw" 2>&1 &
 	pid=$!
 	t=0
-	until grep -q '^pkalloc-vm: protection keys' "$vm/console.raw" 2>/dev/null; do
+	until grep -q 'pkalloc-vm: protection keys' "$vm/console.raw" 2>/dev/null; do
 		if ! kill -0 $pid 2>/dev/null; then
 			break
 		fi
@@ -105,7 +105,7 @@ done
 tr -d '\r' < "$vm/console.raw" > "$vm/console.log"
 grep -v '^\[ *[0-9]' "$vm/console.log" || true
 
-grep -q '^pkalloc-vm: protection keys: yes$' "$vm/console.log" ||
+grep -q 'pkalloc-vm: protection keys: yes$' "$vm/console.log" ||
 	die "the guest did not report protection keys (see $vm/console.log)"
 summary=$(grep '^pkalloc-tests: [0-9]* passed' "$vm/console.log" | tail -n 1)
 [ -n "$summary" ] || die "the guest printed no test summary: it hung or crashed (see $vm/console.log)"
