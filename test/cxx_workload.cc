@@ -92,10 +92,42 @@ int capture_check()
 	return ok ? 0 : 1;
 }
 
+int handler_calls;
+
+// Out of memory: the new-handler runs until it gives up, then
+// std::bad_alloc is thrown (nullptr for the nothrow forms).
+void out_of_memory()
+{
+	volatile size_t huge = SIZE_MAX / 2;
+	bool thrown = false;
+	try {
+		char *p = new char[huge];
+		delete[] p;
+	} catch (const std::bad_alloc &) {
+		thrown = true;
+	}
+	char *q = new (std::nothrow) char[huge];
+	std::set_new_handler([] {
+		if (++handler_calls == 3)
+			std::set_new_handler(nullptr);
+	});
+	bool thrown_after_handler = false;
+	try {
+		Wide *w = new Wide[huge / sizeof(Wide)];
+		delete[] w;
+	} catch (const std::bad_alloc &) {
+		thrown_after_handler = true;
+	}
+	std::printf("out of memory: bad_alloc %s, nothrow %s, handler called %d times, then bad_alloc %s\n",
+	            thrown ? "thrown" : "NOT thrown", q ? "NOT null" : "null", handler_calls,
+	            thrown_after_handler ? "thrown" : "NOT thrown");
+}
+
 } // namespace
 
 int main()
 {
+	out_of_memory();
 	const int threads = 4;
 	std::vector<uint64_t> out(threads);
 	std::vector<std::thread> pool;
