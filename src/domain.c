@@ -14,6 +14,7 @@
 #include "internal.h"
 #include "protect.h"
 #include "reserve.h"
+#include "tcache.h"
 #include "extent.h"
 #include "enter.h"
 
@@ -253,6 +254,9 @@ int domain_destroy(domain_t *dh)
 		char *top = atomic_load(&d->top);
 		prot_unlock(d->lo, (size_t)(top - d->lo));
 	}
+	/* Nobody can pin d now, so nobody uses its thread caches: flush them
+	 * back before the arena goes. */
+	tcache_domain_destroy(d);
 	if (drop_arena(d) != 0) {
 		atomic_store(&d->state, DOM_LIVE);
 		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);

@@ -44,6 +44,22 @@ struct open_set *enter_open_set(void)
  * same thread. */
 #define PUBLISH() atomic_signal_fence(memory_order_seq_cst)
 
+/* Bumped before and after every change of the set: enter_access_of's
+ * answer for the last domain asked about stays good while it holds. */
+static __thread uint64_t set_version TLS_FAST;
+static __thread struct {
+	const struct domain *d;
+	uint64_t version;
+	int access;
+} last_access TLS_FAST;
+
+static void set_changing(void)
+{
+	PUBLISH();
+	set_version++;
+	PUBLISH();
+}
+
 /* The level this call may change: the first one not in use by the code
  * this call may have interrupted. */
 static struct open_level *claim_level(struct open_set *s)
@@ -53,13 +69,13 @@ static struct open_level *claim_level(struct open_set *s)
 		l++;
 	struct open_level *lv = &s->lv[l];
 	lv->busy = 1;
-	PUBLISH();
+	set_changing();
 	return lv;
 }
 
 static void release_level(struct open_level *lv)
 {
-	PUBLISH();
+	set_changing();
 	lv->busy = 0;
 }
 
@@ -128,10 +144,22 @@ static void capture_pop(struct open_set *s, struct open_level *lv, struct domain
 
 int enter_access_of(struct domain *d)
 {
+	uint64_t version = set_version;
+	PUBLISH();
+	if (last_access.d == d && last_access.version == version)
+		return last_access.access;
 	int best = ACCESS_NONE;
 	FOR_EACH_OPEN(&tls_set, e)
 		if (e->d == d && open_entry_access(e) > best)
 			best = open_entry_access(e);
+	/* Stamped with the version read before the scan: a handler that
+	 * changed the set meanwhile has made it stale already. */
+	last_access.d = NULL;
+	PUBLISH();
+	last_access.access = best;
+	last_access.version = version;
+	PUBLISH();
+	last_access.d = d;
 	return best;
 }
 
@@ -323,6 +351,7 @@ void enter_thread_exit(void *arg)
 {
 	struct open_set *s = arg;
 	struct open_level *lv = &s->lv[0];
+	set_changing();
 	/* From here on, malloc is ordinary again on this thread. */
 	for (unsigned l = 0; l < OPEN_LEVELS; l++)
 		s->lv[l].ncap = 0;
@@ -336,6 +365,7 @@ void enter_thread_exit(void *arg)
 		remove_entry(lv, e);
 		unpinned(d);
 	}
+	set_changing();
 	sigset_t old;
 	prot_signals_off(&old);
 	prot_threads_remove(s);

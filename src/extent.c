@@ -22,7 +22,7 @@
  * alignment and for data extents with page alignment. */
 #define METADATA_ALIGN ((size_t)2 << 20)
 
-static __thread int grow_error;
+static __thread int grow_error TLS_FAST;
 
 int extent_take_error(void)
 {

@@ -2,7 +2,8 @@
  * The domain_malloc family.  Every jemalloc call on a domain's arena runs in
  * an access window, because the arena's metadata lives in domain memory.
  * The automatic thread cache is never used: it hands out cached regions of
- * whatever arena they came from, which would mix domains.
+ * whatever arena they came from, which would mix domains; each thread has
+ * caches of its own per domain instead (tcache.c).
  */
 #include "internal.h"
 #include "protect.h"
@@ -10,6 +11,7 @@
 #include "enter.h"
 #include "extent.h"
 #include "heap.h"
+#include "tcache.h"
 
 #include <errno.h>
 #include <string.h>
@@ -17,7 +19,9 @@
 /* jemalloc's MALLOCX_ARENA shifts a signed int: past arena 2046 that
  * overflows (UBSan says so); the same bits, computed unsigned. */
 #define ARENA_BITS(a)  ((int)(((unsigned)(a) + 1u) << 20))
-#define ARENA_FLAGS(d) (ARENA_BITS((d)->arena) | MALLOCX_TCACHE_NONE)
+/* The arena and this thread's own cache for it (never the automatic one,
+ * which would mix domains); call with a window open on d. */
+#define ARENA_FLAGS(d) (ARENA_BITS((d)->arena) | tcache_flags(d))
 
 /* The largest allocation a reservation could ever hold. */
 #define SIZE_LIMIT (PKALLOC_RESERVATION - 2 * PKALLOC_GUARD)
@@ -59,7 +63,8 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 	extent_take_error();
 	void *p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
 	if (p) {
-		atomic_fetch_add_explicit(&d->allocated, sallocx(p, 0), memory_order_relaxed);
+		/* The size class: as sallocx(p) would say, without its lookup. */
+		atomic_fetch_add_explicit(&d->allocated, nallocx(size ? size : 1, flags), memory_order_relaxed);
 		mark_start(d, p);
 	}
 	window_close(&w);
@@ -158,7 +163,7 @@ static void wipe_free(struct domain *d, void *ptr, const char *call)
 		fatal(call, ptr, NOT_AN_ALLOCATION);
 	size_t n = sallocx(ptr, 0);
 	explicit_bzero(ptr, n);
-	dallocx(ptr, MALLOCX_TCACHE_NONE);
+	sdallocx(ptr, n, tcache_flags(d));
 	atomic_fetch_sub_explicit(&d->allocated, n, memory_order_relaxed);
 }
 

@@ -37,6 +37,7 @@ enum { DOM_FREE = 0, DOM_CREATING, DOM_LIVE, DOM_DYING };
 struct domain {
 	_Atomic int state;
 	_Atomic uint32_t gen;      /* bumped at every destroy: stale handles never match */
+	_Atomic uint32_t tc_epoch; /* bumped when its thread caches are flushed (tcache.c) */
 	unsigned arena;            /* jemalloc arena index */
 	_Atomic int key;           /* hardware key held now; -1: none (parked) */
 	_Atomic int shared;        /* the key is shared with other domains */
@@ -90,6 +91,7 @@ struct config {
 	int strict;                      /* PKALLOC_STRICT=1: never share a key */
 	int membarrier;                  /* expedited membarrier is registered */
 	pthread_key_t thread_key;
+	pthread_key_t tcache_key;        /* flushes a thread's caches at exit */
 };
 
 /* Process-wide event counts (keys.c), for pkalloc_stats. */
