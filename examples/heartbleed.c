@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <pkalloc.h>
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,14 +65,32 @@ int main(void)
 	       leaked(reply, sizeof reply) ? "LEAKS the key" : "does not leak the key");
 
 	/* 3. An over-read that walks towards the domain stops at its guard.
-	 * (Ordinary memory placed right below the domain's reservation.) */
-	char *slot = (char *)((uintptr_t)dkey & ~(uintptr_t)(PKALLOC_RESERVATION - 1));
-	char *below = mmap(slot - 4096, 4096, PROT_READ | PROT_WRITE,
-	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-	if (below == MAP_FAILED) {
-		perror("mmap");
-		return 1;
+	 * (Ordinary memory placed right below the domain's reservation.)  If
+	 * another mapping holds that page, the key moves to a new domain,
+	 * placed elsewhere while the old one stays: domain_realloc moves a
+	 * block between domains and wipes the old copy. */
+	domain_t *spare[8];
+	int nspare = 0;
+	char *below;
+	for (;;) {
+		char *slot = (char *)((uintptr_t)dkey & ~(uintptr_t)(PKALLOC_RESERVATION - 1));
+		below = mmap(slot - 4096, 4096, PROT_READ | PROT_WRITE,
+		             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (below != MAP_FAILED)
+			break;
+		domain_t *next;
+		char *moved;
+		if (errno != EEXIST || nspare == 8 || !(next = domain_create("tls-keys", 0)) ||
+		    !(moved = domain_realloc(next, dkey, 32))) {
+			perror("placing memory below the domain");
+			return 1;
+		}
+		spare[nspare++] = vault;
+		vault = next;
+		dkey = moved;
 	}
+	while (nspare > 0)
+		domain_destroy(spare[--nspare]);
 	memcpy(below + 4096 - 16, "ping", 5);
 	fflush(stdout);
 	pid_t pid = fork();

@@ -1,14 +1,16 @@
 #!/bin/sh
-# collect.sh SRCDIR BUILDDIR OUT: copy the test programs, the demo and every
-# shared library they load (the dynamic loader included) into OUT, with the
-# run-tests script, so they run on any x86-64 Linux with no build tools.
+# collect.sh SRCDIR BUILDDIR OUT: copy the test programs, the demo, the
+# examples (aes_gcm where OpenSSL was found) and every shared library they
+# load (the dynamic loader included) into OUT, with the run-tests script,
+# so they run on any x86-64 Linux with no build tools.
 set -eu
 srcdir=$1 builddir=$2 out=$3
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 progs=""
-for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx_linked "$builddir"/examples/demo "$builddir"/examples/heartbleed \
-	"$builddir"/examples/tenants "$builddir"/bench/bench; do
+for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx_linked \
+	"$builddir"/examples/demo "$builddir"/examples/heartbleed \
+	"$builddir"/examples/tenants "$builddir"/examples/aes_gcm "$builddir"/bench/bench; do
 	case $p in *.c|*.cc|*.o|*.h|*.log|*.trs) continue ;; esac
 	[ -f "$p" ] && [ -x "$p" ] || continue
 	cp "$p" "$out/bin/"
