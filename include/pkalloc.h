@@ -27,8 +27,11 @@
  *   once, each entered at most PKALLOC_MAX_NEST times.
  *
  * Errors follow the system calls this wraps: 0 or -1 with errno, a pointer
- * or NULL with errno.  Freeing memory that is not domain memory is a fatal
- * error: pkalloc prints one line starting with "pkalloc:" and aborts.
+ * or NULL with errno.  Passing domain_free or domain_realloc memory that is
+ * not domain memory, or free/realloc/delete a pointer inside a domain that
+ * does not start a live allocation (an interior pointer, a double free), is
+ * a fatal error: pkalloc prints one line starting with "pkalloc:" and
+ * aborts.
  */
 #ifndef PKALLOC_H
 #define PKALLOC_H
@@ -205,10 +208,18 @@ PKALLOC_API int pkalloc_install_fault_handler(void);
  *   While the calling thread is inside a DOMAIN_CAPTURE_MALLOC domain
  *   read-write, the plain allocation calls of any code it runs (malloc,
  *   calloc, realloc of ordinary memory, the aligned calls, C++ new) allocate
- *   in that domain; of several, the one entered last.  realloc moves an
- *   ordinary block into the domain and wipes the old one.  What is
- *   allocated there stays domain memory after the exit, unreachable until
- *   the next enter, and may be freed from anywhere.
+ *   in that domain; of several, the one entered read-write last.  A
+ *   read-only enter captures nothing.  realloc moves an ordinary block into
+ *   the domain and wipes the old one.  What is allocated there stays domain
+ *   memory after the exit, unreachable until the next enter, and may be
+ *   freed from anywhere.  pkalloc's pthread_create and thrd_create allocate
+ *   ordinary memory for the new thread (it starts outside every domain).
+ *
+ *   Not in effect when libpkalloc is loaded with dlopen (neither linked nor
+ *   preloaded), nor under a sanitizer runtime that replaces malloc itself:
+ *   there only domain_free and domain_realloc take domain memory, and
+ *   nothing is captured.  Freeing memory of a destroyed domain is undefined,
+ *   as any use after free.
  */
 
 /*

@@ -12,6 +12,12 @@ set -u
 lib=${1:-${top_builddir:-.}/.libs/libpkalloc.so}
 bindir=${2:-${top_builddir:-.}/test}
 pydir=${3:-${top_srcdir:-.}/test}
+if [ -n "${SAN_CFLAGS:-}" ]; then
+	# A sanitizer-built libpkalloc cannot be preloaded into programs that
+	# are not (the sanitizer runtime must come first).
+	echo "SKIP: preload.sh: sanitizer build"
+	exit 77
+fi
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 python=/usr/bin/python3

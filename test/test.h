@@ -52,6 +52,15 @@ static inline void skip(const char *why)
 	exit(77);
 }
 
+/* In an ASan build the sanitizer runtime's malloc comes first in the
+ * process: pkalloc's malloc replacement, and so capture, is not in effect. */
+static inline void skip_if_sanitized_malloc(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	skip("the sanitizer runtime replaces malloc itself: pkalloc's replacement is not in effect");
+#endif
+}
+
 static inline int on_pku(void)
 {
 	return strcmp(pkalloc_backend(), "pku") == 0;
