@@ -260,7 +260,8 @@ EXPORT void *memalign(size_t alignment, size_t n)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (alignment <= 2 * sizeof(size_t))
+	/* jemalloc's smallest size class is only 8-byte aligned. */
+	if (alignment <= sizeof(void *))
 		return malloc(n);
 	if (alignment & (alignment - 1))
 		alignment = (size_t)1 << (64 - __builtin_clzl(alignment));

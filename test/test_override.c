@@ -15,6 +15,15 @@
 static void *volatile sink;
 static size_t volatile huge = SIZE_MAX;
 
+/* The address as the compiler cannot know it: it would otherwise trust
+ * the alloc_align attributes of the declarations and fold the checks. */
+static uintptr_t addr(const void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	__asm__("" : "+r"(a));
+	return a;
+}
+
 static size_t allocated(domain_t *d)
 {
 	struct domain_stats st;
@@ -105,20 +114,27 @@ static void glibc_conventions(void)
 	CHECK_PTR(keep, ==, (void *)0x1234);
 	CHECK_INT(errno, ==, 42);
 	CHECK_INT(posix_memalign(&keep, 256, 10), ==, 0);
-	CHECK_INT((uintptr_t)keep % 256, ==, 0);
+	CHECK_INT(addr(keep) % 256, ==, 0);
 	free(keep);
 
 	void *p = aligned_alloc(4096, 100);
-	CHECK(p && (uintptr_t)p % 4096 == 0);
+	CHECK(p && addr(p) % 4096 == 0);
 	free(p);
+	void *small[64];                       /* small sizes, small alignments */
+	for (size_t i = 0; i < 64; i++) {
+		small[i] = i & 1 ? memalign(16, 1 + i % 8) : aligned_alloc(16, 1 + i % 8);
+		CHECK(small[i] && addr(small[i]) % 16 == 0);
+	}
+	for (size_t i = 0; i < 64; i++)
+		free(small[i]);
 	p = memalign(24, 100);                 /* rounded up to 32 */
-	CHECK(p && (uintptr_t)p % 32 == 0);
+	CHECK(p && addr(p) % 32 == 0);
 	free(p);
 	p = valloc(10);
-	CHECK(p && (uintptr_t)p % (uintptr_t)getpagesize() == 0);
+	CHECK(p && addr(p) % (uintptr_t)getpagesize() == 0);
 	free(p);
 	p = pvalloc(1);
-	CHECK(p && (uintptr_t)p % (uintptr_t)getpagesize() == 0);
+	CHECK(p && addr(p) % (uintptr_t)getpagesize() == 0);
 	CHECK_INT(malloc_usable_size(p), >=, getpagesize());
 	free(p);
 
@@ -174,7 +190,7 @@ static void capture(void)
 	CHECK_PTR(domain_of(c), ==, d);
 	CHECK_PTR(domain_of(al), ==, d);
 	CHECK_PTR(domain_of(pm), ==, d);
-	CHECK((uintptr_t)al % 64 == 0 && (uintptr_t)pm % 128 == 0);
+	CHECK(addr(al) % 64 == 0 && addr(pm) % 128 == 0);
 	CHECK(c[0] == 0 && c[31] == 0);
 	memcpy(m, "secret made by malloc", 22);
 	/* realloc moves an ordinary block into the domain. */
