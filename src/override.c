@@ -215,7 +215,10 @@ EXPORT void *realloc(void *p, size_t n)
 	struct domain *c = capturing();
 	if (UNLIKELY(c != NULL))
 		return capture_move(c, p, n);
-	return JE(realloc)(p, n);
+	void *q = JE(realloc)(p, n);
+	if (UNLIKELY(!q))
+		errno = ENOMEM;    /* jemalloc 5.3.0 sets none past its largest size class */
+	return q;
 }
 
 EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
