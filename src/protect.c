@@ -94,8 +94,15 @@ int prot_apply(struct domain *d)
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	if (want == d->prot)
 		return 0;
-	if (top > d->lo && inject_mprotect(d->lo, (size_t)(top - d->lo), want) != 0)
-		return errno;
+	size_t len = (size_t)(top - d->lo);
+	if (top > d->lo && inject_mprotect(d->lo, len, want) != 0) {
+		/* The kernel keeps what it changed before the failure (the
+		 * first VMAs): put the whole range back as d->prot says. */
+		int err = errno;
+		if (inject_mprotect(d->lo, len, d->prot) != 0)
+			fatal("mprotect", d->lo, "cannot restore a domain's permissions after a failed change");
+		return err;
+	}
 	d->prot = want;
 	return 0;
 }
