@@ -215,9 +215,10 @@ EXPORT void *realloc(void *p, size_t n)
 	struct domain *c = capturing();
 	if (UNLIKELY(c != NULL))
 		return capture_move(c, p, n);
+	/* jemalloc leaves errno alone when the size is past any size class. */
 	void *q = JE(realloc)(p, n);
-	if (UNLIKELY(!q))
-		errno = ENOMEM;    /* jemalloc 5.3.0 sets none past its largest size class */
+	if (UNLIKELY(q == NULL))
+		errno = ENOMEM;
 	return q;
 }
 
