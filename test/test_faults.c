@@ -1,8 +1,9 @@
 /*
  * Resource faults: every OS call a scripted workload makes through the
  * protection layer (mmap, mprotect, madvise, mlock, pkey_alloc,
- * pkey_mprotect) is made to fail in turn, in a child of its own; and
- * every range call once more failing after its first page.  The public
+ * pkey_mprotect) is made to fail in turn, in a child of its own; every
+ * range call once more failing after its first page; and every protection
+ * or lock call once more together with the call after it.  The public
  * call that met the failure must return the documented error (or die
  * with a documented "pkalloc:" line where the contract says so), every
  * secret made before must read back intact, every closed domain must
