@@ -361,7 +361,9 @@ void enter_thread_exit(void *arg)
 		struct domain *d = e->d;
 		int from = open_entry_access(e);
 		e->st = 0;
-		changed(d, from, ACCESS_NONE, s);
+		/* As in domain_exit: never leave it open for every other thread. */
+		if (changed(d, from, ACCESS_NONE, s) != 0)
+			fatal("mprotect", d->lo, "cannot close a domain");
 		remove_entry(lv, e);
 		unpinned(d);
 	}

@@ -116,8 +116,17 @@ static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off
 static bool hook_purge(extent_hooks_t *h, void *addr, size_t size, size_t off,
                        size_t len, unsigned ind)
 {
-	(void)h, (void)size, (void)ind;
-	return prot_purge((char *)addr + off, len) != 0;
+	struct domain *d = DOMAIN_OF_HOOKS(h);
+	char *a = (char *)addr + off;
+	(void)size, (void)ind;
+	if (prot_purge(a, len) == 0)
+		return false;
+	/* While the arena is destroyed, jemalloc purges its metadata blocks
+	 * last and, on failure, reads the hooks again from the block itself.
+	 * A purge that stopped half-way (pages an unlock missed are still
+	 * locked) has zeroed them: unlock and purge the whole block instead. */
+	return atomic_load(&d->state) != DOM_DYING || prot_unlock(a, len) != 0 ||
+	       prot_purge(a, len) != 0;
 }
 
 static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t size_a,

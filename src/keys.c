@@ -85,7 +85,8 @@ static int free_key(void)
 	for (int k = 1; k < NKEYS; k++)
 		if ((owned >> k & 1) && nholders[k] == 0)
 			return k;
-	if (kernel_out_of_keys)
+	/* Holding no key, pkalloc could never make a domain again: ask anyway. */
+	if (kernel_out_of_keys && owned)
 		return -1;
 	int k = prot_key_alloc();
 	if (k < 0 || k >= NKEYS) {

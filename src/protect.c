@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include "protect.h"
+#include "inject.h"
 
 #include <errno.h>
 #include <linux/membarrier.h>
@@ -17,7 +18,7 @@
 int prot_reserve(size_t size, size_t align, void **out)
 {
 	size_t span = size + align;
-	char *raw = mmap(NULL, span, PROT_NONE,
+	char *raw = inject_mmap(NULL, span, PROT_NONE,
 	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
 		return errno;
@@ -29,8 +30,8 @@ int prot_reserve(size_t size, size_t align, void **out)
 	/* Secrets never reach a core dump.  No transparent huge pages: a domain
 	 * holding a few small secrets would otherwise cost 2 MiB per extent
 	 * (measured: 4 MiB per domain under a THP "always" kernel). */
-	if (madvise(start, size, MADV_DONTDUMP) != 0 ||
-	    (madvise(start, size, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)) {   /* EINVAL: no THP */
+	if (inject_madvise(start, size, MADV_DONTDUMP) != 0 ||
+	    (inject_madvise(start, size, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)) {   /* EINVAL: no THP */
 		int e = errno;
 		munmap(start, size);
 		return e;
@@ -41,18 +42,18 @@ int prot_reserve(size_t size, size_t align, void **out)
 
 int prot_map_private(size_t size, void **out)
 {
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	void *p = inject_mmap(NULL, size, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return errno;
-	madvise(p, size, MADV_NOHUGEPAGE);   /* sparse: a huge page would waste 2 MiB */
+	inject_madvise(p, size, MADV_NOHUGEPAGE);   /* sparse: a huge page would waste 2 MiB */
 	*out = p;
 	return 0;
 }
 
 int prot_lock(void *addr, size_t size)
 {
-	return mlock2(addr, size, MLOCK_ONFAULT) == 0 ? 0 : errno;
+	return inject_mlock2(addr, size, MLOCK_ONFAULT) == 0 ? 0 : errno;
 }
 
 void prot_signals_off(sigset_t *old)
@@ -69,12 +70,12 @@ void prot_signals_on(const sigset_t *old)
 
 int prot_unlock(void *addr, size_t size)
 {
-	return munlock(addr, size) == 0 ? 0 : errno;
+	return inject_munlock(addr, size) == 0 ? 0 : errno;
 }
 
 int prot_wipe_on_fork(void *addr, size_t size)
 {
-	return madvise(addr, size, MADV_WIPEONFORK) == 0 ? 0 : errno;
+	return inject_madvise(addr, size, MADV_WIPEONFORK) == 0 ? 0 : errno;
 }
 
 int prot_release(void *addr, size_t size)
@@ -84,7 +85,7 @@ int prot_release(void *addr, size_t size)
 
 int prot_purge(void *addr, size_t size)
 {
-	return madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno;
+	return inject_madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
 int prot_apply(struct domain *d)
@@ -93,8 +94,15 @@ int prot_apply(struct domain *d)
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	if (want == d->prot)
 		return 0;
-	if (top > d->lo && mprotect(d->lo, (size_t)(top - d->lo), want) != 0)
-		return errno;
+	size_t len = (size_t)(top - d->lo);
+	if (top > d->lo && inject_mprotect(d->lo, len, want) != 0) {
+		/* The kernel keeps what it changed before the failure (the
+		 * first VMAs): put the whole range back as d->prot says. */
+		int err = errno;
+		if (inject_mprotect(d->lo, len, d->prot) != 0)
+			fatal("mprotect", d->lo, "cannot restore a domain's permissions after a failed change");
+		return err;
+	}
 	d->prot = want;
 	return 0;
 }
@@ -102,7 +110,7 @@ int prot_apply(struct domain *d)
 int prot_apply_key(struct domain *d, int key, int prot)
 {
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
-	if (top > d->lo && pkey_mprotect(d->lo, (size_t)(top - d->lo), prot, key) != 0)
+	if (top > d->lo && inject_pkey_mprotect(d->lo, (size_t)(top - d->lo), prot, key) != 0)
 		return errno;
 	d->prot = prot;
 	return 0;
@@ -110,7 +118,7 @@ int prot_apply_key(struct domain *d, int key, int prot)
 
 int prot_key_alloc(void)
 {
-	int k = pkey_alloc(0, PKEY_DISABLE_ACCESS);
+	int k = inject_pkey_alloc(0, PKEY_DISABLE_ACCESS);
 	return k >= 0 ? k : -errno;
 }
 

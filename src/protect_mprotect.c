@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 #include "protect.h"
+#include "inject.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -33,7 +34,7 @@ static int mp_probe(void) { return 0; }
 
 static int mp_tag(struct domain *d, void *addr, size_t len)
 {
-	return mprotect(addr, len, d->prot) == 0 ? 0 : errno;
+	return inject_mprotect(addr, len, d->prot) == 0 ? 0 : errno;
 }
 
 static int mp_access(struct domain *d, int from, int to, const struct open_set *set)

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include "protect.h"
+#include "inject.h"
 #include "keys.h"
 #include "pkru.h"
 
@@ -32,7 +33,7 @@ static int pku_probe(void)
 	unsigned a, b, c, d;
 	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(c & bit_OSPKE))
 		return ENOTSUP;
-	int k = pkey_alloc(0, PKEY_DISABLE_ACCESS);
+	int k = inject_pkey_alloc(0, PKEY_DISABLE_ACCESS);
 	if (k < 0)
 		return errno == ENOSPC ? 0 : errno;   /* all taken by others: present */
 	pkey_free(k);
@@ -91,7 +92,7 @@ static void pku_unpinned(struct domain *d)
 
 static int pku_tag(struct domain *d, void *addr, size_t len)
 {
-	return pkey_mprotect(addr, len, PROT_READ | PROT_WRITE, atomic_load(&d->key)) == 0
+	return inject_pkey_mprotect(addr, len, PROT_READ | PROT_WRITE, atomic_load(&d->key)) == 0
 	       ? 0 : errno;
 }
 
