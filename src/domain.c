@@ -155,7 +155,7 @@ static int drop_arena(struct domain *d)
 	mib[1] = d->arena;
 	struct window w;
 	if ((err = window_open(d, &w, PIN_ANY_STATE | PIN_SHARE_OK)) != 0)
-		return err;
+		fatal("mprotect", d->lo, "cannot open a domain");
 	err = mallctlbymib(mib, miblen, NULL, NULL, NULL, 0);
 	window_close(&w);
 	return err;

@@ -391,7 +391,13 @@ int window_open(struct domain *d, struct window *w, int flags)
 	 * the pages are read-write already. */
 	if (!cfg->backend->per_thread && access == DOMAIN_RDWR)
 		return 0;
-	w->token = cfg->backend->window_open(d);
+	int err = cfg->backend->window_open(d, &w->token);
+	if (err) {
+		if (w->pinned)
+			enter_unpin(d);
+		w->pinned = 0;
+		return err;
+	}
 	w->opened = 1;
 	return 0;
 }

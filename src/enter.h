@@ -19,7 +19,8 @@ struct window {
 #define PIN_SHARE_OK  1   /* a shared key is fine even under PKALLOC_STRICT */
 #define PIN_ANY_STATE 2   /* d is being created or destroyed by the caller */
 
-/* 0, or EINVAL if d is not live, or EBUSY (strict, no key free). */
+/* 0, or EINVAL if d is not live, or EBUSY (strict, no key free), or the
+ * backend's errno (mprotect failed: the window is not open). */
 int window_open(struct domain *d, struct window *w, int flags) __attribute__((visibility("hidden")));
 void window_close(struct window *w) __attribute__((visibility("hidden")));
 

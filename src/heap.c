@@ -167,12 +167,21 @@ static void wipe_free(struct domain *d, void *ptr, const char *call)
 	atomic_fetch_sub_explicit(&d->allocated, n, memory_order_relaxed);
 }
 
+/* A window for a call that cannot fail (a free), or a fatal error. */
+static void open_or_die(struct domain *d, struct window *w, const char *call, const void *ptr)
+{
+	int err = window_open(d, w, PIN_SHARE_OK);
+	if (err == EINVAL)
+		fatal(call, ptr, "its domain is being destroyed");
+	if (err)
+		fatal("mprotect", d->lo, "cannot open a domain");
+}
+
 void heap_free(void *ptr, const char *call)
 {
 	struct domain *d = owner_of(ptr, call);
 	struct window w;
-	if (window_open(d, &w, PIN_SHARE_OK) != 0)
-		fatal(call, ptr, "its domain is being destroyed");
+	open_or_die(d, &w, call, ptr);
 	wipe_free(d, ptr, call);
 	window_close(&w);
 }
@@ -255,15 +264,22 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	if (from == d)
 		return resize_in(d, ptr, size, "domain_realloc");
 
-	/* Moving between domains: both stay open while the bytes cross. */
+	/* Moving between domains: both stay open while the bytes cross.  If
+	 * either cannot be opened, ptr stays as it was. */
 	void *ret = heap_alloc(d, size, 0);
 	if (!ret)
 		return NULL;
 	struct window wf, wt;
-	if (window_open(from, &wf, PIN_SHARE_OK) != 0)
+	int err = window_open(from, &wf, PIN_SHARE_OK);
+	if (err == EINVAL)
 		fatal("domain_realloc", ptr, "its domain is being destroyed");
-	if (window_open(d, &wt, PIN_SHARE_OK) != 0)
-		fatal("domain_realloc", ret, "its domain is being destroyed");
+	if (!err && (err = window_open(d, &wt, PIN_SHARE_OK)) != 0)
+		window_close(&wf);
+	if (err) {
+		heap_free(ret, "domain_realloc");
+		errno = err;
+		return NULL;
+	}
 	size_t old = sallocx(ptr, 0);
 	memcpy(ret, ptr, old < size ? old : size);
 	wipe_free(from, ptr, "domain_realloc");

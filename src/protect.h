@@ -89,8 +89,9 @@ struct backend {
 	int (*access)(struct domain *d, int from, int to, const struct open_set *set);
 
 	/* Open pinned d for reading and writing around one jemalloc call on
-	 * this thread; the token given back is passed to window_close. */
-	uintptr_t (*window_open)(struct domain *d);
+	 * this thread; *token is passed to window_close.  0, or an errno
+	 * value with d left as it was. */
+	int (*window_open)(struct domain *d, uintptr_t *token);
 	void (*window_close)(struct domain *d, uintptr_t token);
 
 	/* First thing in a new thread: close every domain the creator's

@@ -52,15 +52,16 @@ static int mp_access(struct domain *d, int from, int to, const struct open_set *
 	return err;
 }
 
-static uintptr_t mp_window_open(struct domain *d)
+static int mp_window_open(struct domain *d, uintptr_t *token)
 {
+	*token = 0;
 	pthread_mutex_lock(&d->lock);
 	d->nwrite++;
-	int err = prot_apply(d);
-	pthread_mutex_unlock(&d->lock);
+	int err = prot_apply(d);      /* on failure the pages are as they were */
 	if (err)
-		fatal("mprotect", d->lo, "cannot open a domain");
-	return 0;
+		d->nwrite--;
+	pthread_mutex_unlock(&d->lock);
+	return err;
 }
 
 static void mp_window_close(struct domain *d, uintptr_t token)

@@ -118,14 +118,16 @@ static int pku_access(struct domain *d, int from, int to, const struct open_set 
 }
 
 /* Token: the PKRU to restore, with bit 32 set if the window changed it. */
-static uintptr_t pku_window_open(struct domain *d)
+static int pku_window_open(struct domain *d, uintptr_t *token)
 {
 	int k = atomic_load_explicit(&d->key, memory_order_relaxed);
 	uint32_t pkru = rdpkru();
-	if (!(pkru & PKRU_BITS(k)))
-		return pkru;
-	wrpkru(pkru & ~PKRU_BITS(k));
-	return (uintptr_t)pkru | ((uintptr_t)1 << 32);
+	*token = pkru;
+	if (pkru & PKRU_BITS(k)) {
+		wrpkru(pkru & ~PKRU_BITS(k));
+		*token |= (uintptr_t)1 << 32;
+	}
+	return 0;
 }
 
 static void pku_window_close(struct domain *d, uintptr_t token)

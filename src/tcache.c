@@ -144,8 +144,9 @@ void tcache_domain_destroy(struct domain *d)
 {
 	uint64_t era = era_of(d);
 	struct window w;
+	/* Its caches must go back before the arena does: no way round. */
 	if (window_open(d, &w, PIN_ANY_STATE | PIN_SHARE_OK) != 0)
-		return;
+		fatal("mprotect", d->lo, "cannot open a domain");
 	pthread_mutex_lock(&tc_lock);
 	for (unsigned tc = 0; tc < TC_MAX; tc++)
 		if (owned_by(tc, d, era))
