@@ -8,7 +8,7 @@ rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 progs=""
 for p in "$builddir"/test/test_* "$builddir"/examples/demo "$builddir"/examples/heartbleed \
-	"$builddir"/examples/tenants "$builddir"/bench/bench; do
+	"$builddir"/examples/tenants "$builddir"/bench/bench "$builddir"/bench/wl; do
 	case $p in *.c|*.o|*.h|*.log|*.trs) continue ;; esac
 	[ -f "$p" ] && [ -x "$p" ] || continue
 	cp "$p" "$out/bin/"
@@ -21,4 +21,5 @@ for lib in $(ldd $progs | awk '/=>/ { print $3 } !/=>/ && $1 ~ /^\// && $1 !~ /:
 done
 [ -f "$out/lib/ld-linux-x86-64.so.2" ] || { echo "collect.sh: no dynamic loader found" >&2; exit 1; }
 cp "$srcdir/test/vm/run-tests" "$srcdir/test/vm/run-bench" "$srcdir/test/examples.sh" "$out/"
+cp "$srcdir/bench/plot.gp" "$out/"
 chmod +x "$out/run-tests" "$out/run-bench"
