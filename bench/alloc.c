@@ -145,10 +145,16 @@ void bench_alloc(void)
 		}
 		measure(S, IN, p, b_domain, &in);
 		measure(S, OUT, p, b_domain, NULL);
-		measure(S, CAP, p, b_capture, NULL);
+		if (plain_malloc_why)
+			record_na(S, CAP, p, "ns/op", "%s", plain_malloc_why);
+		else
+			measure(S, CAP, p, b_capture, NULL);
 		measure(S, GLIBC, p, b_glibc, NULL);
 		measure(S, JE, p, b_jemalloc, NULL);
-		measure(S, PK, p, b_pkalloc, NULL);
+		if (plain_malloc_why)
+			record_na(S, PK, p, "ns/op", "%s", plain_malloc_why);
+		else
+			measure(S, PK, p, b_pkalloc, NULL);
 #ifdef HAVE_SODIUM
 		if (have_sodium() && works(sodium_malloc, sodium_free))
 			measure(S, SODIUM, p, b_sodium, NULL);
@@ -174,10 +180,11 @@ void bench_alloc(void)
 		ratio(S, PK, p, JE, p, NULL, NULL);
 		ratio(S, PK, p, GLIBC, p, NULL, NULL);
 	}
-	section_line(S, "domain allocations bypass jemalloc's thread cache (MALLOCX_TCACHE_NONE: a "
-	             "shared cache would mix domains), so each pair takes the arena's lock and, on "
-	             "the mprotect backend, opens and closes an access window (a lock, and from "
-	             "outside the domain two mprotect calls)");
+	section_line(S, "domain allocations bypass jemalloc's thread cache (MALLOCX_TCACHE_NONE: one "
+	             "cache for all would mix domains), so every pair takes the domain arena's lock");
+	section_line(S, "from outside the domain each call also opens and closes an access window: %s",
+	             strcmp(pkalloc_backend(), "pku") == 0 ? "two PKRU writes"
+	             : "two mprotect calls over the domain's whole range");
 	domain_destroy(dom);
 	domain_destroy(cap);
 }

@@ -146,6 +146,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* A repetition must span many clock ticks, whatever the mode. */
+	double tick = clock_tick_ns();
+	if (opt.target_ns < 50 * tick) {
+		opt.target_ns = 50 * tick;
+		fprintf(stderr, "bench: the clock ticks every %.0f ns: repetitions of %.3g ms\n", tick,
+		        opt.target_ns / 1e6);
+	}
 	mkdir(opt.outdir, 0777);
 	find_paths(argv[0]);
 	if (!opt.jemalloc || !opt.pkalloc) {

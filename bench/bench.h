@@ -38,6 +38,7 @@ typedef void (*bench_fn)(void *arg, long n);
 
 /* measure.c */
 double now_ns(void);
+double clock_tick_ns(void);
 /* Median ns per operation of fn, over opt.reps repetitions after a
  * calibration that doubles as the warm-up. */
 struct row *measure(const char *section, const char *name, const char *param,
@@ -79,6 +80,8 @@ void machine_describe(char *md, size_t mdlen, char *csv, size_t csvlen);
 extern void *(*glibc_malloc)(size_t);
 extern void (*glibc_free)(void *);
 int baselines_init(void);      /* 0, or -1 after bench_error */
+/* Why plain malloc is not pkalloc's here ("n/a: ..."), or NULL when it is. */
+extern const char *plain_malloc_why;
 int have_sodium(void);
 int have_openssl(void);
 #define OPENSSL_HEAP_SIZE ((size_t)16 << 20)

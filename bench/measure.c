@@ -17,6 +17,21 @@ double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+double clock_tick_ns(void)
+{
+	/* The smallest step the clock is seen to take (an emulated guest may
+	 * have only jiffies: milliseconds). */
+	double tick = 1e12;
+	for (int i = 0; i < 5; i++) {
+		double t0 = now_ns(), t1;
+		while ((t1 = now_ns()) == t0)
+			;
+		if (t1 - t0 < tick)
+			tick = t1 - t0;
+	}
+	return tick;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;

@@ -143,6 +143,11 @@ struct row *record(const char *section, const char *name, const char *param,
                    const char *unit, double *samples, int n, long long ops)
 {
 	struct row *r = new_row(section, name, param, unit);
+	for (int i = 0; i < n; i++)
+		if (!isfinite(samples[i]) || samples[i] < 0) {
+			bench_error("%s/%s/%s: %g is not a figure", section, name, r->param, samples[i]);
+			samples[i] = NAN;
+		}
 	r->med = median_of(samples, n);   /* sorts samples */
 	r->lo = samples[0];
 	r->hi = samples[n - 1];
@@ -403,6 +408,11 @@ static void md_ratios(FILE *f, const struct section *s)
 
 static void md_goals(FILE *f)
 {
+	int any = 0;
+	for (int i = 0; i < nratios; i++)
+		any |= ratios[i].verdict != NULL;
+	if (!any)
+		return;
 	fputs("## Goals\n\nTargets, not tests: each is a ratio of two figures of this run.\n\n"
 	      "| goal | ratio | = | verdict |\n|---|---|---:|---|\n", f);
 	for (int i = 0; i < nratios; i++) {

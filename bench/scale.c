@@ -88,6 +88,14 @@ static void series(const char *name, int domains)
 {
 	static const int threads[] = { 1, 2, 4, 8, 16 };
 	struct pkalloc_stats a, b;
+	if (!domains && plain_malloc_why) {
+		for (size_t k = 0; k < sizeof threads / sizeof threads[0]; k++) {
+			char p[8];
+			snprintf(p, sizeof p, "%d", threads[k]);
+			record_na(S, name, p, "Mops/s", "%s", plain_malloc_why);
+		}
+		return;
+	}
 	cal_domains = domains;
 	/* Half a repetition per thread: 16 threads on few CPUs take 8 and more. */
 	long n = calibrate(one_thread, NULL, opt.target_ns / 2);
