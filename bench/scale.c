@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define S "scale"
@@ -55,6 +56,19 @@ static void *work(void *arg)
 
 static domain_t *own[MAX_THREADS], *shared;
 
+static double cpu_ns(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e9 +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1e3;
+}
+
+/* How many CPUs the last run kept busy: on a machine shared with other
+ * work, more threads can win a larger share of it, which reads as
+ * scaling. */
+static double cpus_used;
+
 /* Wall-clock ns for t threads doing n pairs each; domains: 0 none, 1 own, 2 shared. */
 static double run(int t, int domains, long n)
 {
@@ -69,10 +83,11 @@ static double run(int t, int domains, long n)
 		}
 	}
 	pthread_barrier_wait(&start);
-	double t0 = now_ns();
+	double t0 = now_ns(), c0 = cpu_ns();
 	for (int i = 0; i < t; i++)
 		pthread_join(w[i].t, NULL);
 	double ns = now_ns() - t0;
+	cpus_used = (cpu_ns() - c0) / ns;
 	pthread_barrier_destroy(&start);
 	return ns;
 }
@@ -93,6 +108,9 @@ static void series(const char *name, int domains)
 			char p[8];
 			snprintf(p, sizeof p, "%d", threads[k]);
 			record_na(S, name, p, "Mops/s", "%s", plain_malloc_why);
+			char cn[96];
+			snprintf(cn, sizeof cn, "%s: CPUs busy", name);
+			record_na(S, cn, p, "CPUs", "%s", plain_malloc_why);
 		}
 		return;
 	}
@@ -102,14 +120,18 @@ static void series(const char *name, int domains)
 	pkalloc_stats(&a);
 	for (size_t k = 0; k < sizeof threads / sizeof threads[0]; k++) {
 		int t = threads[k];
-		double v[64];
+		double v[64], used[64];
 		int reps = opt.reps < 64 ? opt.reps : 64;
 		run(t, domains, n / 4 + 1);    /* warm-up: threads, arenas, keys */
-		for (int r = 0; r < reps; r++)
+		for (int r = 0; r < reps; r++) {
 			v[r] = (double)t * (double)n * 1e3 / run(t, domains, n);
-		char p[8];
+			used[r] = cpus_used;
+		}
+		char p[8], cn[96];
 		snprintf(p, sizeof p, "%d", t);
+		snprintf(cn, sizeof cn, "%s: CPUs busy", name);
 		record(S, name, p, "Mops/s", v, reps, (long long)t * n);
+		record(S, cn, p, "CPUs", used, reps, (long long)t * n);
 	}
 	pkalloc_stats(&b);
 	if (domains)
@@ -124,7 +146,8 @@ void bench_scale(void)
 	              "Throughput (million alloc+free pairs of 64 B per second, all threads together) "
 	              "with 1 to 16 threads: each thread inside its own domain, all threads inside one "
 	              "shared domain, and pkalloc's plain malloc as the machine's own limit. Every "
-	              "thread does the same number of pairs; ratios are to one thread.");
+	              "thread does the same number of pairs; ratios are to one thread. \"CPUs busy\" "
+	              "is the process's CPU time over the wall time: what the machine gave the run.");
 	for (int i = 0; i < MAX_THREADS; i++)
 		if (!(own[i] = domain_create("bench-scale", 0))) {
 			bench_error("domain_create: %s", strerror(errno));
