@@ -16,6 +16,7 @@ set datafile separator ","
 set datafile missing "n/a"
 set key top left font "sans,9" noopaque
 set grid ytics
+set bmargin 7
 set multiplot layout 2,3 title "pkalloc benchmarks (medians; ratios from the same run)\n".machine font "sans,11"
 
 # 1. Domain switch ---------------------------------------------------------
@@ -23,7 +24,8 @@ set title "1. Domain switch: ns per enter+exit pair (log)"
 set logscale y
 set style fill solid 0.6
 set boxwidth 0.6
-set xtics rotate by 25 right font "sans,8"
+set xtics rotate by 20 right font "sans,8"
+set lmargin 12
 unset key
 plot rows(res, "switch") using 0:5:xtic(2) with boxes lc rgb "#4477aa", \
      "" using 0:5:(sprintf("%.0f", $5)) with labels offset 0,0.7 font "sans,8"
@@ -33,6 +35,8 @@ set title "2. Allocation + free: ns per pair by size (log-log)"
 set logscale xy
 set xtics norotate font "sans,9" (16, 64, 256, 1024, 4096, 65536)
 set xlabel "bytes"
+set yrange [5:2e6]
+set lmargin
 set key top left font "sans,8"
 # Series names with "|" for a space (gnuplot's word lists split at spaces).
 unbar(s) = system(sprintf("echo '%s' | tr '|' ' '", s))
@@ -47,6 +51,8 @@ set logscale xy 2
 set xrange [1:16]
 set xtics (1, 2, 4, 8, 16)
 set xlabel "threads"
+set yrange [*:*]
+set key at graph 0.35, graph 0.88 font "sans,8"
 ncpu = system(sprintf("head -n 1 %s | sed 's/.*cpus=\\([0-9]*\\).*/\\1/'", res)) + 0
 plot x with lines dt 2 lc rgb "gray" title "ideal", \
      ncpu with lines dt 3 lc rgb "black" title sprintf("%d CPUs", ncpu), \
@@ -64,12 +70,22 @@ set logscale x
 set logscale y
 set xtics (1, 14, 64, 256, 1000)
 set xlabel "domains in the ring"
-unset key
-plot named(res, "domains", "enter+exit round robin") using 3:5 with linespoints lw 2 pt 7
+set ylabel "ns"
+set y2label "key evictions per enter"
+set y2range [0:1.2]
+set y2tics 0.2
+set key default
+set key top left font "sans,8"
+plot named(res, "domains", "enter+exit round robin") using 3:5 with linespoints lw 2 pt 7 title "enter+exit (ns)", \
+     named(res, "domains", "key evictions per enter") using 3:5 axes x1y2 with linespoints lw 1 dt 2 pt 6 title "key evictions per enter"
+unset ylabel
+unset y2label
+unset y2tics
 unset xlabel
 
 # 5. Memory ----------------------------------------------------------------
 set title "5. Live 32-byte secrets before a failure or the cap (log)"
+unset key
 unset logscale
 set logscale y
 set xtics rotate by 15 right font "sans,8"
@@ -83,6 +99,7 @@ unset logscale
 set xtics norotate font "sans,9"
 set boxwidth 0.25
 set yrange [0:*]
+set key default
 set key top left font "sans,8"
 plot 1.05 with lines dt 2 lc rgb "red" title "goal: pkalloc at most 1.05x", \
      against("workload", "pkalloc", "jemalloc") using ($0-0.15):6:xtic(3) with boxes lc rgb "#aa3377" title "pkalloc / jemalloc", \
