@@ -40,7 +40,7 @@ set lmargin
 set key top left font "sans,8"
 # Series names with "|" for a space (gnuplot's word lists split at spaces).
 unbar(s) = system(sprintf("echo '%s' | tr '|' ' '", s))
-series = "domain_malloc+free|inside domain_malloc+free|outside malloc+free|in|a|capturing|domain glibc|malloc+free jemalloc|mallocx+dallocx pkalloc|malloc+free sodium_malloc+sodium_free CRYPTO_secure_malloc+clear_free"
+series = "domain_malloc+free|inside domain_malloc+free|outside malloc+free|in|a|capturing|domain glibc|malloc+free jemalloc|mallocx+dallocx pkalloc|malloc+free sodium_malloc+sodium_free CRYPTO_secure_malloc+clear_free domain_malloc+free|inside|empty|domain CRYPTO_secure_malloc+clear_free|empty|heap"
 name(i) = unbar(word(series, i))
 plot for [i=1:words(series)] named(res, "alloc", name(i)) using 3:5 with linespoints lw 2 title name(i)
 unset xlabel

@@ -46,7 +46,8 @@ done
 for s in 16 64 256 1024 4096 65536; do
 	for n in "domain_malloc+free inside" "domain_malloc+free outside" "malloc+free in a capturing domain" \
 		"glibc malloc+free" "jemalloc mallocx+dallocx" "pkalloc malloc+free" \
-		"sodium_malloc+sodium_free" "CRYPTO_secure_malloc+clear_free"; do
+		"sodium_malloc+sodium_free" "CRYPTO_secure_malloc+clear_free" \
+		"domain_malloc+free inside empty domain" "CRYPTO_secure_malloc+clear_free empty heap"; do
 		has alloc "$n" $s
 	done
 done
