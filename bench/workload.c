@@ -149,8 +149,11 @@ static void workload(const char *name, long ops, const struct allocator *al, int
 		sum = o.sum;
 		have_sum = 1;
 	}
+	/* Interleaved, and each round starts with the next allocator: no
+	 * allocator always runs right after the same other one. */
 	for (int r = 0; r < reps; r++)
-		for (int a = 0; a < nal; a++) {
+		for (int j = 0; j < nal; j++) {
+			int a = (r + j) % nal;
 			if (!ok[a])
 				continue;
 			if (run_wl(name, ops, &al[a], &o) != 0) {
