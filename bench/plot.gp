@@ -42,7 +42,10 @@ set key top left font "sans,8"
 unbar(s) = system(sprintf("echo '%s' | tr '|' ' '", s))
 series = "domain_malloc+free|inside domain_malloc+free|outside malloc+free|in|a|capturing|domain glibc|malloc+free jemalloc|mallocx+dallocx pkalloc|malloc+free sodium_malloc+sodium_free CRYPTO_secure_malloc+clear_free domain_malloc+free|inside|empty|domain CRYPTO_secure_malloc+clear_free|empty|heap"
 name(i) = unbar(word(series, i))
-plot for [i=1:words(series)] named(res, "alloc", name(i)) using 3:5 with linespoints lw 2 title name(i)
+# The two "empty" series dashed, in colours of their own.
+set linetype 9 lc rgb "#9400d3" dt 2 pt 8
+set linetype 10 lc rgb "#555555" dt 2 pt 10
+plot for [i=1:words(series)] named(res, "alloc", name(i)) using 3:5 with linespoints lt i lw 2 title name(i)
 unset xlabel
 
 # 3. Scaling ---------------------------------------------------------------
