@@ -7,7 +7,7 @@
 # in BUILDDIR/bench/out-vm/{quick,memory}/.
 set -eu
 srcdir=$1 builddir=$2 qemu=${3:-qemu-system-x86_64} busybox=${4:-/bin/busybox}
-vm=$builddir/vm-bench
+vm=$builddir/bench/vm
 out=$builddir/bench/out-vm
 die() { echo "bench-vm: $*" >&2; exit 1; }
 
