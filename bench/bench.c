@@ -1,223 +1,182 @@
 /*
- * pkalloc micro-benchmarks: each figure against a baseline measured in the
- * same run, on the same machine.  Times are medians of repeated runs after
- * a warm-up; the spread is min..max.  Never run it under emulation (QEMU):
- * those numbers mean nothing.  Usage: bench [CSV-FILE]
+ * pkalloc's benchmark driver: every figure against baselines measured in
+ * the same run, on the same machine, as medians of repetitions after a
+ * warm-up with their spread.  Writes results.csv, ratios.csv and
+ * results.md into the output directory and the Markdown to stdout.
+ *
+ * Usage: bench [-o DIR] [-s SECTION,...] [--wl PATH] [--jemalloc LIB] [--pkalloc LIB]
+ * Sections: switch alloc scale domains memory workload (default: all).
+ * Environment: BENCH_QUICK=1 runs everything once with tiny counts (the
+ * smoke test; its figures mean nothing); BENCH_REPS and BENCH_TARGET_MS
+ * set the repetitions and the length of each.
+ *
+ * Figures from an emulated CPU (QEMU's TCG) are never timings: the header
+ * says so, and only counts and behaviour carry over.
  */
 #define _GNU_SOURCE
+#include "bench.h"
+
 #include <pkalloc.h>
 
-#include <cpuid.h>
-#include <stdint.h>
+#include <dlfcn.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/utsname.h>
-#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "pkru.h"
+#define JEMALLOC_NO_DEMANGLE
+#include <jemalloc/jemalloc.h>
 
-enum { REPS = 9 };
+struct bench_opts opt;
 
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e9 + ts.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-struct result {
-	const char *name, *baseline;
-	double med, lo, hi;
+static const struct {
+	const char *name;
+	void (*run)(void);
+} sections[] = {
+	/* Memory first: its resident-set deltas are cleanest in a fresh process. */
+	{ "memory", bench_memory },
+	{ "switch", bench_switch },
+	{ "alloc", bench_alloc },
+	{ "scale", bench_scale },
+	{ "domains", bench_domains },
+	{ "workload", bench_workload },
 };
 
-static struct result results[32];
-static int nresults;
-static FILE *csv;
-
-/* Run fn(n) REPS times (plus one warm-up); ns per operation. */
-static struct result measure(const char *name, const char *baseline,
-                             void (*fn)(long), long n)
+/* Is name one of the comma-separated words of list? */
+static int listed(const char *list, const char *name)
 {
-	double t[REPS];
-	fn(n / 10 + 1);
-	for (int r = 0; r < REPS; r++) {
-		double t0 = now_ns();
-		fn(n);
-		t[r] = (now_ns() - t0) / (double)n;
-	}
-	qsort(t, REPS, sizeof t[0], cmp);
-	struct result res = { name, baseline, t[REPS / 2], t[0], t[REPS - 1] };
-	results[nresults++] = res;
-	return res;
-}
-
-static double find(const char *name)
-{
-	for (int i = 0; i < nresults; i++)
-		if (strcmp(results[i].name, name) == 0)
-			return results[i].med;
+	size_t n = strlen(name);
+	for (const char *s = list; *s; s += strcspn(s, ","), s += *s == ',')
+		if (strncmp(s, name, n) == 0 && (s[n] == ',' || s[n] == '\0'))
+			return 1;
 	return 0;
 }
 
-static domain_t *dom, *ring[256];
-static char *page, *mib;
-
-static void b_enter_exit(long n)
+static int wanted(const char *name)
 {
-	for (long i = 0; i < n; i++) {
-		domain_enter(dom, DOMAIN_RDWR);
-		domain_exit(dom);
+	return !opt.sections || listed(opt.sections, name);
+}
+
+static const char *object_of(void *f)
+{
+	Dl_info i;
+	return f && dladdr(f, &i) && i.dli_fname ? strdup(i.dli_fname) : NULL;
+}
+
+/* Where the workload program and the libraries to preload are, and how to
+ * start a program: run by the bundle through its own dynamic loader, the
+ * workloads must be started the same way. */
+static void find_paths(const char *argv0)
+{
+	static char wl[PATH_MAX], exe[PATH_MAX], dir[PATH_MAX];
+	if (!opt.wl) {
+		snprintf(dir, sizeof dir, "%s", argv0);
+		snprintf(wl, sizeof wl, "%s/wl", dirname(dir));
+		opt.wl = wl;
+	}
+	if (!opt.jemalloc)
+		opt.jemalloc = object_of((void *)mallocx);
+	if (!opt.pkalloc)
+		opt.pkalloc = object_of((void *)domain_create);
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		if (strncmp(basename(exe), "ld-linux", 8) == 0 && opt.pkalloc) {
+			opt.loader = exe;
+			snprintf(dir, sizeof dir, "%s", opt.pkalloc);
+			opt.libdir = strdup(dirname(dir));
+		}
 	}
 }
 
-static void b_wrpkru(long n)
+static void usage(void)
 {
-	uint32_t open = rdpkru(), closed = open | 0xc;
-	for (long i = 0; i < n; i++) {
-		wrpkru(open);
-		wrpkru(closed);
-	}
-	wrpkru(open);
-}
-
-static void b_mprotect_page(long n)
-{
-	for (long i = 0; i < n; i++) {
-		mprotect(page, 4096, PROT_READ | PROT_WRITE);
-		mprotect(page, 4096, PROT_NONE);
-	}
-}
-
-static void b_mprotect_mib(long n)
-{
-	for (long i = 0; i < n; i++) {
-		mprotect(mib, 1 << 20, PROT_READ | PROT_WRITE);
-		mprotect(mib, 1 << 20, PROT_NONE);
-	}
-}
-
-static void b_dmalloc_inside(long n)
-{
-	domain_enter(dom, DOMAIN_RDWR);
-	for (long i = 0; i < n; i++)
-		domain_free(domain_malloc(dom, 64));
-	domain_exit(dom);
-}
-
-static void b_dmalloc_outside(long n)
-{
-	for (long i = 0; i < n; i++)
-		domain_free(domain_malloc(dom, 64));
-}
-
-static void b_malloc(long n)
-{
-	for (long i = 0; i < n; i++) {
-		void *volatile p = malloc(64);
-		free(p);
-	}
-}
-
-static int ring_n;
-static void b_ring(long n)
-{
-	for (long i = 0; i < n; i++) {
-		domain_t *d = ring[i % ring_n];
-		domain_enter(d, DOMAIN_RDWR);
-		domain_exit(d);
-	}
-}
-
-static void row(const struct result *r)
-{
-	double base = r->baseline ? find(r->baseline) : 0;
-	char ratio[48] = "";
-	if (base > 0)
-		snprintf(ratio, sizeof ratio, "%.2fx %s", r->med / base, r->baseline);
-	printf("| %-34s | %10.1f | %8.1f..%-8.1f | %-28s |\n", r->name, r->med, r->lo, r->hi, ratio);
-	if (csv)
-		fprintf(csv, "%s,%.2f,%.2f,%.2f,%s,%.4f\n", r->name, r->med, r->lo, r->hi,
-		        r->baseline ? r->baseline : "", base > 0 ? r->med / base : 0.0);
+	fprintf(stderr, "usage: bench [-o DIR] [-s switch,alloc,scale,domains,memory,workload] "
+	                "[--wl PATH] [--jemalloc LIB] [--pkalloc LIB]\n");
+	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	if (argc > 1 && !(csv = fopen(argv[1], "w"))) {
-		perror(argv[1]);
-		return 1;
+	static const struct option longopts[] = {
+		{ "wl", required_argument, NULL, 'w' },
+		{ "jemalloc", required_argument, NULL, 'j' },
+		{ "pkalloc", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *q = getenv("BENCH_QUICK");
+	opt.quick = q && *q && strcmp(q, "0") != 0;
+	opt.reps = opt.quick ? 1 : 7;
+	opt.target_ns = opt.quick ? 50e3 : 50e6;
+	if (getenv("BENCH_REPS"))
+		opt.reps = atoi(getenv("BENCH_REPS"));
+	if (getenv("BENCH_TARGET_MS"))
+		opt.target_ns = atof(getenv("BENCH_TARGET_MS")) * 1e6;
+	if (opt.reps < 1 || opt.reps > 64 || !(opt.target_ns > 0)) {
+		fprintf(stderr, "bench: BENCH_REPS must be 1..64 and BENCH_TARGET_MS positive\n");
+		return 2;
 	}
-	char cpu[128] = "unknown CPU";
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[256];
-	while (f && fgets(line, sizeof line, f))
-		if (strncmp(line, "model name", 10) == 0) {
-			snprintf(cpu, sizeof cpu, "%s", strchr(line, ':') + 2);
-			cpu[strcspn(cpu, "\n")] = '\0';
-			break;
+	opt.outdir = ".";
+	int c;
+	while ((c = getopt_long(argc, argv, "o:s:h", longopts, NULL)) != -1)
+		switch (c) {
+		case 'o': opt.outdir = optarg; break;
+		case 's': opt.sections = optarg; break;
+		case 'w': opt.wl = optarg; break;
+		case 'j': opt.jemalloc = optarg; break;
+		case 'p': opt.pkalloc = optarg; break;
+		default: usage();
 		}
-	if (f)
-		fclose(f);
-	struct utsname u;
-	uname(&u);
-	unsigned a, b, c, d;
-	int hypervisor = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 31));
-	const char *backend = pkalloc_backend();
-	printf("pkalloc bench: %s, Linux %s, backend %s%s\n\n", cpu, u.release, backend,
-	       hypervisor ? " (virtual machine)" : "");
-	if (csv)
-		fprintf(csv, "# %s; Linux %s; backend %s\nname,median_ns,min_ns,max_ns,baseline,ratio\n",
-		        cpu, u.release, backend);
-
-	dom = domain_create("bench", 0);
-	page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	mib = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (!dom || page == MAP_FAILED || mib == MAP_FAILED) {
-		perror("setup");
+	if (optind != argc)
+		usage();
+	if (opt.sections) {
+		/* Every word must name a section. */
+		size_t known = 0, words = 1;
+		for (const char *s = opt.sections; *s; s++)
+			words += *s == ',';
+		for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+			known += listed(opt.sections, sections[i].name);
+		if (known != words) {
+			fprintf(stderr, "bench: unknown section in \"%s\"\n", opt.sections);
+			return 2;
+		}
+	}
+	/* A repetition must span many clock ticks, whatever the mode. */
+	double tick = clock_tick_ns();
+	if (opt.target_ns < 50 * tick) {
+		opt.target_ns = 50 * tick;
+		fprintf(stderr, "bench: the clock ticks every %.0f ns: repetitions of %.3g ms\n", tick,
+		        opt.target_ns / 1e6);
+	}
+	mkdir(opt.outdir, 0777);
+	find_paths(argv[0]);
+	if (!opt.jemalloc || !opt.pkalloc) {
+		fprintf(stderr, "bench: cannot tell where libjemalloc and libpkalloc are loaded from\n");
 		return 1;
 	}
-	memset(mib, 1, 1 << 20);
-	int pku = strcmp(backend, "pku") == 0;
+	if (baselines_init() != 0)
+		return 1;
 
-	if (pku)
-		measure("raw WRPKRU pair", NULL, b_wrpkru, 2000000);
-	measure("mprotect RW/NONE pair, 4 KiB", NULL, b_mprotect_page, 20000);
-	measure("mprotect RW/NONE pair, 1 MiB", NULL, b_mprotect_mib, 2000);
-	measure("domain_enter+domain_exit", pku ? "raw WRPKRU pair" : "mprotect RW/NONE pair, 4 KiB",
-	        b_enter_exit, pku ? 2000000 : 20000);
-	measure("malloc+free 64 B (jemalloc)", NULL, b_malloc, 2000000);
-	measure("domain_malloc+free 64 B, inside", "malloc+free 64 B (jemalloc)", b_dmalloc_inside, 500000);
-	measure("domain_malloc+free 64 B, outside", "malloc+free 64 B (jemalloc)", b_dmalloc_outside,
-	        pku ? 500000 : 10000);
-	static const int sizes[] = { 16, 64, 256 };
-	static char names[3][64];
-	for (int s = 0; s < 3; s++) {
-		ring_n = sizes[s];
-		for (int i = 0; i < ring_n; i++)
-			if (!ring[i] && !(ring[i] = domain_create("ring", 0))) {
-				perror("domain_create");
-				return 1;
-			}
-		snprintf(names[s], sizeof names[s], "enter+exit, %d domains round robin", ring_n);
-		measure(names[s], "domain_enter+domain_exit", b_ring, pku ? 200000 : 5000);
+	char md[2048], csv[1024];
+	machine_describe(md, sizeof md, csv, sizeof csv);
+	fprintf(stderr, "bench: %s\n", csv);
+	if (cpu_emulated())
+		fprintf(stderr, "bench: EMULATED CPU: no figure of this run is a timing\n");
+	for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
+		if (wanted(sections[i].name))
+			sections[i].run();
+	machine_describe(md, sizeof md, csv, sizeof csv);   /* the load after the run */
+	if (report_write(opt.outdir, md, csv) != 0)
+		return 1;
+	if (bench_errors()) {
+		fprintf(stderr, "bench: %d error(s): the results are incomplete\n", bench_errors());
+		return 1;
 	}
-	printf("| %-34s | %10s | %18s | %-28s |\n", "operation", "ns/op", "spread (ns)", "ratio");
-	printf("|%s|%s|%s|%s|\n", "------------------------------------", "------------",
-	       "--------------------", "------------------------------");
-	for (int i = 0; i < nresults; i++)
-		row(&results[i]);
-	struct pkalloc_stats st;
-	pkalloc_stats(&st);
-	printf("\nkeys %u, evictions %llu, shared entries %llu\n", st.keys_owned, st.evictions,
-	       st.shared_entries);
-	if (csv)
-		fclose(csv);
+	fprintf(stderr, "bench: wrote %s/results.csv, ratios.csv, results.md\n", opt.outdir);
 	return 0;
 }

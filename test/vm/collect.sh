@@ -10,7 +10,7 @@ mkdir -p "$out/bin" "$out/lib"
 progs=""
 for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx_linked \
 	"$builddir"/examples/demo "$builddir"/examples/heartbleed \
-	"$builddir"/examples/tenants "$builddir"/examples/aes_gcm "$builddir"/bench/bench; do
+	"$builddir"/examples/tenants "$builddir"/examples/aes_gcm "$builddir"/bench/bench "$builddir"/bench/wl; do
 	case $p in *.c|*.cc|*.o|*.h|*.log|*.trs) continue ;; esac
 	[ -f "$p" ] && [ -x "$p" ] || continue
 	cp "$p" "$out/bin/"
@@ -24,4 +24,5 @@ done
 [ -f "$out/lib/ld-linux-x86-64.so.2" ] || { echo "collect.sh: no dynamic loader found" >&2; exit 1; }
 cp "$srcdir/test/vm/run-tests" "$srcdir/test/vm/run-bench" "$srcdir/test/examples.sh" \
 	"$srcdir/test/preload.sh" "$srcdir/test/preload.py" "$out/"
+cp "$srcdir/bench/plot.gp" "$out/"
 chmod +x "$out/run-tests" "$out/run-bench"
