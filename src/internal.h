@@ -18,6 +18,15 @@
 #include "pkalloc.h"
 
 #define HIDDEN __attribute__((visibility("hidden")))
+
+/* Built with ThreadSanitizer (thread.c). */
+#if defined(__SANITIZE_THREAD__)
+#define PKALLOC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define PKALLOC_TSAN 1
+#endif
+#endif
 /* Thread-local words read on every malloc: no __tls_get_addr call. */
 #define TLS_FAST __attribute__((tls_model("initial-exec")))
 #define LIKELY(x)   __builtin_expect(!!(x), 1)

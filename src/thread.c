@@ -7,6 +7,11 @@
  * each runs the start routine behind a trampoline that first closes every
  * domain for the new thread.  Threads the C library starts by itself
  * (SIGEV_THREAD timers, POSIX AIO helpers) bypass these; see pkalloc(7).
+ *
+ * Not under ThreadSanitizer: its runtime's pthread_create, in the program,
+ * comes first and calls the next one, which would be this; our trampoline
+ * would then run before the runtime has set the thread up, and crash it.
+ * Such builds run on the mprotect backend, where a new thread needs nothing.
  */
 #define _GNU_SOURCE
 #include "internal.h"
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <threads.h>
 
+#ifndef PKALLOC_TSAN
 typedef int create_fn(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 typedef int thrd_create_fn(thrd_t *, thrd_start_t, void *);
 
@@ -97,3 +103,4 @@ int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *)
 	capture_off--;
 	return err;
 }
+#endif

@@ -39,7 +39,7 @@ static void *plain_churn(void *arg)
 {
 	/* Ordinary malloc on a thread that also freed domain memory. */
 	domain_t *d = arg;
-	for (int round = 0; round < 500; round++) {
+	for (int round = 0; round < vg_scaled(500); round++) {
 		void *q = domain_malloc(d, 16 + round % 200);
 		CHECK(q);
 		domain_free(q);

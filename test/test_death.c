@@ -77,11 +77,15 @@ static void programs_handler(int sig, siginfo_t *si, void *uc)
 	int n = snprintf(line, sizeof line, "program's handler: %p\n", si->si_addr);
 	if (write(2, line, (size_t)n) < 0)
 		_exit(1);
+	VALGRIND_ENABLE_ERROR_REPORTING;
 	_exit(42);
 }
 
 static void with_programs_handler(void)
 {
+	/* The fault that follows is the test's: under valgrind, not an error
+	 * to turn this child's exit status into memcheck's. */
+	VALGRIND_DISABLE_ERROR_REPORTING;
 	struct sigaction sa = { .sa_sigaction = programs_handler, .sa_flags = SA_SIGINFO };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGSEGV, &sa, NULL);
@@ -99,7 +103,8 @@ static void forward_domain(void *a)
 {
 	(void)a;
 	with_programs_handler();
-	(void)*(volatile char *)secret;
+	volatile char c = *(volatile char *)secret;   /* a used load: see probe() */
+	(void)c;
 }
 
 static void null_deref(void *a)
@@ -159,7 +164,8 @@ int main(void)
 	 * below a reservation may be taken by another mapping: try a few
 	 * fresh domains until one has it free. */
 	char *slot = NULL;
-	for (int i = 0; i < 8 && !slot; i++) {
+	/* (valgrind places no MAP_FIXED_NOREPLACE mapping there: not under it) */
+	for (int i = 0; i < 8 && !slot && !under_valgrind(); i++) {
 		domain_t *g = domain_create("guarded", 0);
 		CHECK(g);
 		char *gp = domain_malloc(g, 16);
@@ -172,9 +178,11 @@ int main(void)
 		else if (guard_buf != MAP_FAILED)
 			munmap(guard_buf, 4096);     /* an old kernel took it as a hint */
 	}
-	CHECK(slot);
-	expect_report(overrun, "thread %d wrote the guard of domain \"guarded\"", slot, "");
-	munmap(guard_buf, 4096);
+	CHECK(slot || under_valgrind());
+	if (slot) {
+		expect_report(overrun, "thread %d wrote the guard of domain \"guarded\"", slot, "");
+		munmap(guard_buf, 4096);
+	}
 	/* A program's own SIGSEGV handler still gets every fault: the ones
 	 * elsewhere at once, domain faults after the report. */
 	char err2[512];
@@ -186,6 +194,8 @@ int main(void)
 	CHECK(WIFEXITED(st2) && WEXITSTATUS(st2) == 42);
 	char want2[256];
 	snprintf(want2, sizeof want2, "program's handler: %p\n", (void *)secret);
+	if (under_valgrind())      /* it gives the repeated fault no address */
+		snprintf(want2, sizeof want2, "program's handler: ");
 	if (strncmp(err2, "pkalloc: thread ", 16) != 0 || !strstr(err2, want2))
 		FAIL("a domain fault was not reported and then passed on: %s", err2);
 	/* Faults elsewhere are not ours: the default death, no line. */

@@ -141,7 +141,10 @@ int main(void)
 
 	/* DOMAIN_MLOCK: the domain's ranges are locked, its touched pages count. */
 	domain_t *m = domain_create("locked", DOMAIN_MLOCK);
-	if (!m) {
+	if (!m && under_valgrind()) {
+		/* valgrind 3.19 lacks mlock2, and glibc then says EINVAL. */
+		fprintf(stderr, "DOMAIN_MLOCK not checked under valgrind: %s\n", strerror(errno));
+	} else if (!m) {
 		if (errno == EPERM || errno == EAGAIN || errno == ENOMEM)
 			fprintf(stderr, "DOMAIN_MLOCK refused here (%s): the error came back, as it must\n",
 			        strerror(errno));
@@ -161,7 +164,8 @@ int main(void)
 		CHECK_OK(domain_destroy(m));
 	}
 
-	CHECK_EXITED_OK(in_child(mlock_refused, NULL, NULL, 0));
+	if (!under_valgrind())
+		CHECK_EXITED_OK(in_child(mlock_refused, NULL, NULL, 0));
 
 	/* DOMAIN_WIPEONFORK: the child sees zeros, the parent keeps the secret. */
 	wd = domain_create("wipe", DOMAIN_WIPEONFORK);
