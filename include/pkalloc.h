@@ -95,8 +95,9 @@ PKALLOC_API domain_t *domain_create(const char *name, unsigned flags) PKALLOC_WU
 
 /*
  * Destroy a domain: every allocation in it is released and its memory is
- * unmapped.  Errors: EINVAL (not a live domain), EBUSY (some thread is inside
- * it or is allocating in it).
+ * unmapped.  Calls in progress on d in other threads (an allocation, a free)
+ * are waited for, up to about 100 ms.  Errors: EINVAL (not a live domain),
+ * EBUSY (some thread is inside it, or is still allocating in it).
  */
 PKALLOC_API int domain_destroy(domain_t *d);
 

@@ -19,6 +19,8 @@
 #include "enter.h"
 
 #include <errno.h>
+#include <sched.h>
+#include <time.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -220,6 +222,10 @@ fail_reserve:
 	return NULL;
 }
 
+/* How long a destroy waits for access windows to close (see below):
+ * 100 yields, then up to 100 ms in 0.1 ms sleeps. */
+#define DESTROY_WAIT 1100
+
 int domain_destroy(domain_t *dh)
 {
 	struct domain *d = domain_check(dh);
@@ -234,11 +240,29 @@ int domain_destroy(domain_t *dh)
 	sigset_t old;
 	prot_signals_off(&old);
 	domain_lock_registry();
-	unsigned none = 0;
 	int err = 0;
-	if (!atomic_compare_exchange_strong(&d->inside, &none, INSIDE_DEAD)) {
-		err = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* EINVAL: a destroy is under way */
-		goto out;
+	/* Access windows last one jemalloc call (another thread flushing its
+	 * cache of d holds one too): wait for those a little, off the lock,
+	 * before calling d busy.  Threads inside d are seen below. */
+	for (int tries = 0;; tries++) {
+		unsigned none = 0;
+		if (atomic_compare_exchange_strong(&d->inside, &none, INSIDE_DEAD))
+			break;
+		if ((none & INSIDE_DEAD) || tries == DESTROY_WAIT) {
+			err = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* EINVAL: a destroy is under way */
+			goto out;
+		}
+		domain_unlock_registry();
+		/* A window's holder may be preempted: yield first, then sleep. */
+		if (tries < 100)
+			sched_yield();
+		else
+			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
+		domain_lock_registry();
+		if (domain_check(dh) != d) {
+			err = EINVAL;       /* destroyed meanwhile */
+			goto out;
+		}
 	}
 	prot_membarrier();
 	if (prot_anyone_inside(d)) {
