@@ -158,8 +158,8 @@ void bench_scale(void)
 		bench_error("domain_create: %s", strerror(errno));
 		return;
 	}
-	/* Each domain holds a secret, as domains do: an empty one would make
-	 * and drop a slab at every pair (see the allocation section). */
+	/* Each domain holds a secret, as domains do (and as in the allocation
+	 * section). */
 	void *resident[MAX_THREADS + 1];
 	for (int i = 0; i <= MAX_THREADS; i++)
 		if (!(resident[i] = domain_malloc(i < MAX_THREADS ? own[i] : shared, SECRET))) {
