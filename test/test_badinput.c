@@ -98,10 +98,16 @@ static void run_in_child(void *arg)
 	_exit(0);            /* it should have aborted */
 }
 
+static int open_overflow(void);
+
 static void run(const char *what, struct outcome o, row_fn *fn, const void *ptr)
 {
 	if (o.expect == SKIPPED)
 		return;
+	if (fn == open_overflow && !many[0]) {
+		printf("not tried under valgrind: %s\n", what);
+		return;
+	}
 	tried++;
 	snprintf(test_note, sizeof test_note, "row: %s", what);
 	if (o.expect == DIES) {
@@ -886,7 +892,9 @@ int main(void)
 	cap1 = domain_create("cap1", DOMAIN_CAPTURE_MALLOC);
 	cap2 = domain_create("cap2", DOMAIN_CAPTURE_MALLOC);
 	CHECK(d && other && cap1 && cap2);
-	for (int i = 0; i <= PKALLOC_MAX_OPEN; i++)
+	/* valgrind has room for about 25 reservations: the open-set limit
+	 * row, which needs PKALLOC_MAX_OPEN + 1 more domains, is not tried. */
+	for (int i = 0; i <= PKALLOC_MAX_OPEN && !under_valgrind(); i++)
 		CHECK((many[i] = domain_create("many", 0)) != NULL);
 	secret = domain_malloc(d, sizeof PATTERN);
 	big = domain_malloc(d, 100000);
