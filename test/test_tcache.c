@@ -27,7 +27,7 @@ static void check_owner(void *p, domain_t *d, size_t n)
 static void round_robin(void)
 {
 	void *p[NDOM][PER];
-	for (int round = 0; round < 20; round++) {
+	for (int round = 0; round < (under_valgrind() ? 2 : 20); round++) {
 		for (int i = 0; i < NDOM; i++)
 			for (int j = 0; j < PER; j++) {
 				size_t n = (size_t)(8 + (j * 24 + round * 8) % 3000);
@@ -98,10 +98,11 @@ static void *churn_thread(void *arg)
 }
 
 /* Thread exits give their caches back: far more threads than jemalloc has
- * cache indices, then a new cache still gets a low index. */
+ * cache indices, then a new cache still gets a low index.  (Under valgrind,
+ * a fiftieth: the exits are exercised, but a leak would not show.) */
 static void thread_exits(void)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < vg_scaled(5000); i++) {
 		pthread_t t;
 		CHECK_INT(pthread_create(&t, NULL, churn_thread, dom[i % NDOM]), ==, 0);
 		CHECK_INT(pthread_join(t, NULL), ==, 0);
@@ -113,6 +114,10 @@ static void thread_exits(void)
 	CHECK_INT(mallctl("tcache.destroy", NULL, NULL, &tc, sizeof tc), ==, 0);
 }
 
+/* Under valgrind (memcheck spends about a millisecond per MiB on every
+ * mprotect) a few rounds only. */
+#define ROUNDS (under_valgrind() ? 5 : 50)
+
 static pthread_barrier_t step;
 static domain_t *volatile current;
 
@@ -120,7 +125,7 @@ static domain_t *volatile current;
 static void *long_lived(void *arg)
 {
 	(void)arg;
-	for (int round = 0; round < 50; round++) {
+	for (int round = 0; round < ROUNDS; round++) {
 		pthread_barrier_wait(&step);          /* current is new */
 		domain_t *d = current;
 		void *p[8];
@@ -142,7 +147,7 @@ static void destroy_under_caches(void)
 	pthread_t t;
 	CHECK_INT(pthread_barrier_init(&step, NULL, 2), ==, 0);
 	CHECK_INT(pthread_create(&t, NULL, long_lived, NULL), ==, 0);
-	for (int round = 0; round < 50; round++) {
+	for (int round = 0; round < ROUNDS; round++) {
 		domain_t *d = domain_create("short", 0);
 		CHECK(d);
 		current = d;
