@@ -25,52 +25,10 @@ chmod +x "$vm/root/init"
 (cd "$vm/root" && find . | cpio -o -H newc --quiet) > "$vm/initrd.cpio"
 
 echo "bench-vm: booting $kernel under $qemu -cpu max (emulated: functional figures only)"
-# As check-vm: microvm with the legacy timer and interrupt controllers,
-# THP as on the build machines.  A boot that hangs (it happens on a busy
-# host, early in the kernel) is retried, the last time on q35: the guest
-# must be up within 120 s, and done within 1500 s.
-boot() {
-	"$qemu" -machine "$1" -cpu max -smp 2 -m 2048 \
-		-nographic -no-reboot -nodefaults -serial stdio \
-		-kernel "$kernel" -initrd "$vm/initrd.cpio" \
-		-append "console=ttyS0 loglevel=3 panic=-1 oops=panic transparent_hugepage=madvise" \
-		< /dev/null > "$vm/console.raw" 2>&1 &
-	pid=$!
-	t=0
-	until grep -q '^pkalloc-vm: protection keys' "$vm/console.raw" 2>/dev/null; do
-		kill -0 $pid 2>/dev/null || break
-		t=$((t + 1))
-		if [ $t -ge 120 ]; then
-			kill $pid 2>/dev/null
-			wait $pid 2>/dev/null
-			return 2
-		fi
-		sleep 1
-	done
-	t=0
-	while kill -0 $pid 2>/dev/null; do
-		t=$((t + 1))
-		if [ $t -ge 1500 ]; then
-			echo "bench-vm: the guest ran past 1500 s; stopping it"
-			kill $pid 2>/dev/null
-			break
-		fi
-		sleep 1
-	done
-	wait $pid 2>/dev/null
-	return 0
-}
+. "$srcdir/test/vm/boot.sh"
+vm_run bench-vm 1500
 
-for attempt in 1 2 3; do
-	machine=microvm,pit=on,pic=on,rtc=on
-	[ $attempt -lt 3 ] || machine=q35
-	boot $machine && break
-	echo "bench-vm: the guest did not come up within 120 s (attempt $attempt)"
-	[ $attempt -lt 3 ] || die "the guest never came up (see $vm/console.raw)"
-done
-tr -d '\r' < "$vm/console.raw" > "$vm/console.log"
-
-grep -q '^pkalloc-vm: protection keys: yes$' "$vm/console.log" ||
+grep -q 'pkalloc-vm: protection keys: yes$' "$vm/console.log" ||
 	die "the guest did not report protection keys (see $vm/console.log)"
 # Split the guest's files out of the console log.
 awk -v out="$out" '

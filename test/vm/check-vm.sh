@@ -53,56 +53,8 @@ chmod +x "$vm/root/init"
 (cd "$vm/root" && find . | cpio -o -H newc --quiet) > "$vm/initrd.cpio"
 
 echo "check-vm: booting $kernel under $qemu -cpu max (emulated; nothing here is timed)"
-# q35, not microvm: microvm has no HPET or ACPI PM timer, and on a loaded
-# host its kernel hung at boot calibrating the TSC against the PIT (seen
-# with the larger initramfs of the preload test); q35 gives the kernel a
-# reference clock and boots in seconds.  -no-reboot turns a guest panic
-# into an exit.
-# transparent_hugepage=madvise as on the build machines: under "always",
-# jemalloc's own per-arena bookkeeping costs about 2 MiB of RAM per domain
-# (pkalloc(7), CAVEATS) and 1000 domains would not fit the guest.
-# One boot: the guest must be up within 120 s (a boot that hangs is
-# retried, twice at most), and the whole suite done within 1200 s.
-boot() {
-	"$qemu" -machine q35 -cpu max -smp 2 -m 2048 \
-		-nographic -no-reboot -nodefaults -serial stdio \
-		-kernel "$kernel" -initrd "$vm/initrd.cpio" \
-		-append "console=ttyS0 loglevel=3 panic=-1 oops=panic transparent_hugepage=madvise" \
-		< /dev/null > "$vm/console.raw" 2>&1 &
-	pid=$!
-	t=0
-	until grep -q 'pkalloc-vm: protection keys' "$vm/console.raw" 2>/dev/null; do
-		if ! kill -0 $pid 2>/dev/null; then
-			break
-		fi
-		t=$((t + 1))
-		if [ $t -ge 120 ]; then
-			kill $pid 2>/dev/null
-			wait $pid 2>/dev/null
-			return 2
-		fi
-		sleep 1
-	done
-	t=0
-	while kill -0 $pid 2>/dev/null; do
-		t=$((t + 1))
-		if [ $t -ge 1200 ]; then
-			echo "check-vm: the suite ran past 1200 s; stopping the guest"
-			kill $pid 2>/dev/null
-			break
-		fi
-		sleep 1
-	done
-	wait $pid 2>/dev/null
-	return 0
-}
-
-for attempt in 1 2 3; do
-	boot && break
-	echo "check-vm: the guest did not come up within 120 s (attempt $attempt)"
-	[ $attempt -lt 3 ] || die "the guest never came up (see $vm/console.raw)"
-done
-tr -d '\r' < "$vm/console.raw" > "$vm/console.log"
+. "$srcdir/test/vm/boot.sh"
+vm_run check-vm 1200
 grep -v '^\[ *[0-9]' "$vm/console.log" || true
 
 grep -q 'pkalloc-vm: protection keys: yes$' "$vm/console.log" ||
