@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "protect.h"
 #include "enter.h"
+#include "metamap.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -399,21 +400,23 @@ int window_open(struct domain *d, struct window *w, int flags)
 	}
 	/* Page permissions are shared: if this thread holds d read-write,
 	 * the pages are read-write already. */
-	if (!cfg->backend->per_thread && access == DOMAIN_RDWR)
-		return 0;
-	int err = cfg->backend->window_open(d, &w->token);
-	if (err) {
-		if (w->pinned)
-			enter_unpin(d);
-		w->pinned = 0;
-		return err;
+	if (cfg->backend->per_thread || access != DOMAIN_RDWR) {
+		int err = cfg->backend->window_open(d, &w->token);
+		if (err) {
+			if (w->pinned)
+				enter_unpin(d);
+			w->pinned = 0;
+			return err;
+		}
+		w->opened = 1;
 	}
-	w->opened = 1;
+	metamap_depth++;
 	return 0;
 }
 
 void window_close(struct window *w)
 {
+	metamap_depth--;
 	if (w->opened)
 		cfg->backend->window_close(w->d, w->token);
 	if (w->pinned)

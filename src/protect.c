@@ -30,9 +30,12 @@ int prot_reserve(size_t size, size_t align, void **out)
 	/* Secrets never reach a core dump.  No transparent huge pages: a domain
 	 * holding a few small secrets would otherwise cost 2 MiB per extent
 	 * (measured: 4 MiB per domain under a THP "always" kernel). */
-	if (inject_madvise(start, size, MADV_DONTDUMP) != 0 ||
-	    (inject_madvise(start, size, MADV_NOHUGEPAGE) != 0 && errno != EINVAL)) {   /* EINVAL: no THP */
-		int e = errno;
+	int e = 0;
+	if (inject_madvise(start, size, MADV_DONTDUMP) != 0)
+		e = errno;
+	if (!e)
+		e = prot_no_huge_pages(start, size);
+	if (e) {
 		munmap(start, size);
 		return e;
 	}
@@ -46,7 +49,7 @@ int prot_map_private(size_t size, void **out)
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return errno;
-	inject_madvise(p, size, MADV_NOHUGEPAGE);   /* sparse: a huge page would waste 2 MiB */
+	prot_no_huge_pages(p, size);   /* sparse: a huge page would waste 2 MiB */
 	*out = p;
 	return 0;
 }
@@ -81,6 +84,13 @@ int prot_wipe_on_fork(void *addr, size_t size)
 int prot_release(void *addr, size_t size)
 {
 	return munmap(addr, size) == 0 ? 0 : errno;
+}
+
+int prot_no_huge_pages(void *addr, size_t size)
+{
+	if (inject_madvise(addr, size, MADV_NOHUGEPAGE) == 0 || errno == EINVAL)  /* EINVAL: no THP */
+		return 0;
+	return errno;
 }
 
 int prot_purge(void *addr, size_t size)

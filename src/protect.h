@@ -124,6 +124,9 @@ int prot_wipe_on_fork(void *addr, size_t size) __attribute__((visibility("hidden
 /* Plain private read-write memory for pkalloc's own bookkeeping. */
 int prot_map_private(size_t size, void **out) __attribute__((visibility("hidden")));
 int prot_purge(void *addr, size_t size) __attribute__((visibility("hidden")));
+/* Keep [addr, addr+size) off transparent huge pages (MADV_NOHUGEPAGE);
+ * 0 also where the kernel has no THP. */
+int prot_no_huge_pages(void *addr, size_t size) __attribute__((visibility("hidden")));
 
 /* Give d's pages [lo, top) the permission backend->want(d) asks for, with
  * one mprotect call if it differs from what they have; d->lock held. */
