@@ -167,6 +167,10 @@ struct domain_stats {
 	int shared;                /* 1 while its key is shared with others */
 	unsigned long long key_loads;   /* times it was given a key */
 	unsigned long long evictions;   /* times it lost its key to another domain */
+	size_t cached;             /* bytes of free small blocks kept in threads'
+	                              caches of the domain, wiped (not counted in
+	                              allocated; given back by the next call on the
+	                              domain once their thread lets them go) */
 };
 
 /* Process-wide counters (pkalloc_stats). */
@@ -180,6 +184,7 @@ struct pkalloc_stats {
 	unsigned long long faults;          /* protection faults reported */
 	size_t allocated;          /* sum over live domains */
 	size_t mapped;             /* sum over live domains */
+	size_t cached;             /* sum over live domains */
 };
 
 /* Fill *st.  0, or -1 with EINVAL (bad domain or NULL st). */

@@ -14,7 +14,7 @@
 #include "internal.h"
 #include "protect.h"
 #include "reserve.h"
-#include "tcache.h"
+#include "cache.h"
 #include "extent.h"
 #include "enter.h"
 
@@ -26,15 +26,11 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define HANDLE_SLOT_BITS 12          /* MAX_DOMAINS */
-#define HANDLE_GEN_BITS  16
-#define HANDLE_STRIDE    16          /* handle +1 .. +15 is never a handle */
-#define HANDLE_SPACE     (((size_t)1 << (HANDLE_SLOT_BITS + HANDLE_GEN_BITS)) * HANDLE_STRIDE)
-
 _Static_assert(MAX_DOMAINS == 1 << HANDLE_SLOT_BITS, "handle layout");
 
 struct domain *registry;
-static uintptr_t handles;            /* base of the reserved handle range */
+uintptr_t domain_handles;            /* base of the reserved handle range */
+#define handles domain_handles
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned never_used;             /* slots [never_used, MAX_DOMAINS) */
 static unsigned free_head, free_tail;   /* FIFO of freed slots, index + 1 */
@@ -64,21 +60,6 @@ domain_t *domain_handle(const struct domain *d)
 	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
 	uintptr_t id = gen << HANDLE_SLOT_BITS | domain_slot(d);
 	return (domain_t *)(handles + id * HANDLE_STRIDE);
-}
-
-struct domain *domain_check(const domain_t *h)
-{
-	uintptr_t a = (uintptr_t)h;
-	if (!handles || a < handles || a - handles >= HANDLE_SPACE ||
-	    (a - handles) % HANDLE_STRIDE != 0)
-		return NULL;
-	uintptr_t id = (a - handles) / HANDLE_STRIDE;
-	struct domain *d = &registry[id & (MAX_DOMAINS - 1)];
-	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
-		return NULL;
-	uintptr_t gen = atomic_load_explicit(&d->gen, memory_order_relaxed) &
-	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
-	return gen == id >> HANDLE_SLOT_BITS ? d : NULL;
 }
 
 unsigned domain_slot(const struct domain *d)
@@ -158,6 +139,9 @@ static int drop_arena(struct domain *d)
 	struct window w;
 	if ((err = window_open(d, &w, PIN_ANY_STATE | PIN_SHARE_OK)) != 0)
 		fatal("mprotect", d->lo, "cannot open a domain");
+	/* Nobody can pin d now, so no cache of it is in use: every block
+	 * they hold goes back before the arena does. */
+	cache_domain_destroy(d);
 	err = mallctlbymib(mib, miblen, NULL, NULL, NULL, 0);
 	window_close(&w);
 	return err;
@@ -193,7 +177,7 @@ domain_t *domain_create(const char *name, unsigned flags)
 	atomic_store(&d->key, -1);        /* keys are given on first use */
 	atomic_store(&d->shared, 0);
 	atomic_store(&d->evicting, 0);
-	atomic_store(&d->allocated, 0);
+	cache_domain_init(d);
 	d->key_next = NULL;
 	d->key_loads = d->evictions = 0;
 	pthread_mutex_init(&d->lock, NULL);
@@ -278,9 +262,6 @@ int domain_destroy(domain_t *dh)
 		char *top = atomic_load(&d->top);
 		prot_unlock(d->lo, (size_t)(top - d->lo));
 	}
-	/* Nobody can pin d now, so nobody uses its thread caches: flush them
-	 * back before the arena goes. */
-	tcache_domain_destroy(d);
 	if (drop_arena(d) != 0) {
 		atomic_store(&d->state, DOM_LIVE);
 		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);

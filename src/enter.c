@@ -47,12 +47,10 @@ struct open_set *enter_open_set(void)
 
 /* Bumped before and after every change of the set: enter_access_of's
  * answer for the last domain asked about stays good while it holds. */
-static __thread uint64_t set_version TLS_FAST;
-static __thread struct {
-	const struct domain *d;
-	uint64_t version;
-	int access;
-} last_access TLS_FAST;
+__thread uint64_t enter_set_version TLS_FAST;
+__thread struct enter_last enter_last_access TLS_FAST;
+#define set_version enter_set_version
+#define last_access enter_last_access
 
 static void set_changing(void)
 {

@@ -4,6 +4,10 @@
 
 #include <stdint.h>
 
+#include "internal.h"
+#include "protect.h"
+#include "pkru.h"
+
 struct domain;
 struct open_set;
 
@@ -31,6 +35,34 @@ void enter_unpin(struct domain *d) __attribute__((visibility("hidden")));
 
 /* The calling thread's effective access to d (async-signal-safe). */
 int enter_access_of(struct domain *d) __attribute__((visibility("hidden")));
+
+/* enter_access_of's last answer, good while the set's version holds. */
+struct enter_last {
+	const struct domain *d;
+	uint64_t version;
+	int access;
+};
+extern __thread uint64_t enter_set_version TLS_FAST __attribute__((visibility("hidden")));
+extern __thread struct enter_last enter_last_access TLS_FAST __attribute__((visibility("hidden")));
+
+/*
+ * 1 if the calling thread can read and write d's memory now, without an
+ * access window: it is inside d read-write (which also pins d), and on the
+ * pku backend its PKRU opens d's key (a signal handler starts with every
+ * key closed).  The fast paths (cache.c) run only then.
+ */
+static inline int enter_open_now(struct domain *d)
+{
+	uint64_t v = enter_set_version;
+	atomic_signal_fence(memory_order_seq_cst);
+	int access = enter_last_access.d == d && enter_last_access.version == v ?
+	             enter_last_access.access : enter_access_of(d);
+	if (access != DOMAIN_RDWR)
+		return 0;
+	if (!cfg->per_thread)
+		return 1;
+	return (rdpkru() & PKRU_BITS(atomic_load_explicit(&d->key, memory_order_relaxed))) == 0;
+}
 
 /* The innermost domain capturing the calling thread's malloc, or NULL. */
 extern __thread struct domain *enter_capture TLS_FAST __attribute__((visibility("hidden")));

@@ -1,9 +1,11 @@
 /*
- * The domain_malloc family.  Every jemalloc call on a domain's arena runs in
- * an access window, because the arena's metadata lives in domain memory.
- * The automatic thread cache is never used: it hands out cached regions of
- * whatever arena they came from, which would mix domains; each thread has
- * caches of its own per domain instead (tcache.c).
+ * The domain_malloc family.  Every call on a domain runs in an access
+ * window on it, because the arena's metadata and the threads' caches live
+ * in domain memory.  Small blocks come from and go to the calling thread's
+ * cache of the domain (cache.c); the rest, and every call of a thread that
+ * keeps no cache of the domain, go to the arena.  jemalloc's automatic
+ * thread cache is never used: it hands out cached regions of whatever
+ * arena they came from, which would mix domains.
  */
 #include "internal.h"
 #include "protect.h"
@@ -11,7 +13,8 @@
 #include "enter.h"
 #include "extent.h"
 #include "heap.h"
-#include "tcache.h"
+#include "cache.h"
+#include "pagerec.h"
 
 #include <errno.h>
 #include <string.h>
@@ -19,36 +22,30 @@
 /* jemalloc's MALLOCX_ARENA shifts a signed int: past arena 2046 that
  * overflows (UBSan says so); the same bits, computed unsigned. */
 #define ARENA_BITS(a)  ((int)(((unsigned)(a) + 1u) << 20))
-/* The arena and this thread's own cache for it (never the automatic one,
- * which would mix domains); call with a window open on d. */
-#define ARENA_FLAGS(d) (ARENA_BITS((d)->arena) | tcache_flags(d))
+/* The arena, never a jemalloc thread cache. */
+#define ARENA_FLAGS(d) (ARENA_BITS((d)->arena) | MALLOCX_TCACHE_NONE)
 
 /* The largest allocation a reservation could ever hold. */
 #define SIZE_LIMIT (PKALLOC_RESERVATION - 2 * PKALLOC_GUARD)
 
-/* The allocation-start bitmap: set on allocation, cleared on free. */
-static void mark_start(struct domain *d, void *p)
+/* A block just given by the arena: its start bit and page class. */
+static void arena_took(struct domain *d, void *p, size_t usable)
 {
-	size_t i = (size_t)((char *)p - d->lo) >> 3;
-	atomic_fetch_or_explicit(&d->starts[i >> 6], UINT64_C(1) << (i & 63), memory_order_relaxed);
-}
-
-/* 1 if p started an allocation; it no longer does. */
-static int clear_start(struct domain *d, const void *p)
-{
-	size_t i = (size_t)((const char *)p - d->lo) >> 3;
-	uint64_t bit = UINT64_C(1) << (i & 63);
-	return (atomic_fetch_and_explicit(&d->starts[i >> 6], ~bit, memory_order_relaxed) & bit) != 0;
-}
-
-static int is_start(struct domain *d, const void *p)
-{
-	size_t i = (size_t)((const char *)p - d->lo) >> 3;
-	return (atomic_load_explicit(&d->starts[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
+	if (!rec_mark(d, p))
+		fatal("domain heap", p, "jemalloc gave a block that is allocated already");
+	rec_set_class(d, p, usable <= CACHE_MAX ? CACHE_CLASS(usable) : CLASS_NONE);
+	atomic_fetch_add_explicit(&d->allocated, usable, memory_order_relaxed);
 }
 
 void *heap_alloc(struct domain *d, size_t size, int flags)
 {
+	if (flags == 0 && size <= CACHE_MAX) {
+		/* The fast path: a thread inside d read-write, its cache. */
+		unsigned cls = CACHE_CLASS(size);
+		void *p = cls != CLASS_NONE ? cache_try_alloc(d, cls) : NULL;
+		if (LIKELY(p != NULL))
+			return p;
+	}
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
 		return NULL;
@@ -59,13 +56,19 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 		errno = err;
 		return NULL;
 	}
-	/* mallocx(0) is undefined: 0 bytes get the smallest size class. */
-	extent_take_error();
-	void *p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
-	if (p) {
+	void *p = NULL;
+	unsigned cls;
+	if ((flags & ~MALLOCX_ZERO) == 0 && size <= CACHE_MAX && (cls = CACHE_CLASS(size)) != CLASS_NONE &&
+	    (p = cache_alloc(d, cls)) != NULL) {
+		if (flags & MALLOCX_ZERO)   /* cached blocks are wiped; a stray write may not be */
+			memset(p, 0, cfg->class_size[cls]);
+	} else {
+		/* mallocx(0) is undefined: 0 bytes get the smallest size class. */
+		extent_take_error();
+		p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
 		/* The size class: as sallocx(p) would say, without its lookup. */
-		atomic_fetch_add_explicit(&d->allocated, nallocx(size ? size : 1, flags), memory_order_relaxed);
-		mark_start(d, p);
+		if (p)
+			arena_took(d, p, nallocx(size ? size : 1, flags));
 	}
 	window_close(&w);
 	if (!p) {
@@ -135,7 +138,7 @@ static struct domain *lookup(const void *ptr, const char **why)
 	}
 	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
 	if ((const char *)ptr < d->lo || (const char *)ptr >= top || ((uintptr_t)ptr & 7) ||
-	    !is_start(d, ptr)) {
+	    !rec_is_start(d, ptr)) {
 		*why = NOT_AN_ALLOCATION;
 		return NULL;
 	}
@@ -155,15 +158,24 @@ static struct domain *owner_of(const void *ptr, const char *call)
 	return d;
 }
 
-/* Wipe and free ptr of domain d; the caller holds a window on d.  The
- * start bit goes first: of two racing frees of one block, one dies here. */
+/* ptr starts a block of d that is not sitting in a cache, freed already
+ * (the free key, then a search to tell it from data); window on d held. */
+static void check_live(struct domain *d, const void *ptr, const char *call)
+{
+	if (UNLIKELY(*(const uint64_t *)ptr == cfg->free_key) && cache_holds(d, ptr))
+		fatal(call, ptr, NOT_AN_ALLOCATION);
+}
+
+/* Wipe and free ptr of domain d to the arena; the caller holds a window on
+ * d and has checked it is live.  The start bit goes first: of two racing
+ * frees of one block, one dies here. */
 static void wipe_free(struct domain *d, void *ptr, const char *call)
 {
-	if (!clear_start(d, ptr))
+	if (!rec_clear(d, ptr))
 		fatal(call, ptr, NOT_AN_ALLOCATION);
 	size_t n = sallocx(ptr, 0);
 	explicit_bzero(ptr, n);
-	sdallocx(ptr, n, tcache_flags(d));
+	sdallocx(ptr, n, MALLOCX_TCACHE_NONE);
 	atomic_fetch_sub_explicit(&d->allocated, n, memory_order_relaxed);
 }
 
@@ -180,9 +192,14 @@ static void open_or_die(struct domain *d, struct window *w, const char *call, co
 void heap_free(void *ptr, const char *call)
 {
 	struct domain *d = owner_of(ptr, call);
+	unsigned cls = rec_class(d, ptr);
+	if (cls != CLASS_NONE && cls <= cfg->nclasses && cache_try_free(d, ptr, cls))
+		return;          /* the fast path: a thread inside d read-write */
 	struct window w;
 	open_or_die(d, &w, call, ptr);
-	wipe_free(d, ptr, call);
+	check_live(d, ptr, call);
+	if (cls == CLASS_NONE || cls > cfg->nclasses || !cache_free(d, ptr, cls))
+		wipe_free(d, ptr, call);
 	window_close(&w);
 }
 
@@ -199,7 +216,8 @@ size_t heap_usable(const void *ptr)
 	struct window w;
 	if (!d || window_open(d, &w, PIN_SHARE_OK) != 0)
 		return 0;
-	size_t n = sallocx(ptr, 0);
+	/* A block sitting in a cache is freed already. */
+	size_t n = *(const uint64_t *)ptr == cfg->free_key && cache_holds(d, ptr) ? 0 : sallocx(ptr, 0);
 	window_close(&w);
 	return n;
 }
@@ -221,6 +239,7 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 		errno = err;
 		return NULL;
 	}
+	check_live(d, ptr, call);
 	size_t old = sallocx(ptr, 0), now;
 	void *ret = ptr;
 	if (size <= old) {
@@ -234,8 +253,7 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 		extent_take_error();
 		ret = mallocx(size, ARENA_FLAGS(d));
 		if (ret) {
-			atomic_fetch_add_explicit(&d->allocated, sallocx(ret, 0), memory_order_relaxed);
-			mark_start(d, ret);
+			arena_took(d, ret, sallocx(ret, 0));
 			memcpy(ret, ptr, old);
 			wipe_free(d, ptr, call);
 		} else {
@@ -280,6 +298,7 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 		errno = err;
 		return NULL;
 	}
+	check_live(from, ptr, "domain_realloc");
 	size_t old = sallocx(ptr, 0);
 	memcpy(ret, ptr, old < size ? old : size);
 	wipe_free(from, ptr, "domain_realloc");

@@ -6,7 +6,7 @@
 #include "internal.h"
 #include "protect.h"
 #include "enter.h"
-#include "tcache.h"
+#include "cache.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -95,7 +95,7 @@ static void each_child(struct domain *d)
 static void prefork(void)
 {
 	domain_lock_registry();
-	tcache_prefork();
+	cache_prefork();
 	if (cfg->backend->prefork_thread)
 		cfg->backend->prefork_thread(enter_open_set());
 	domain_foreach_live(each_prefork);
@@ -106,14 +106,14 @@ static void postfork_parent(void)
 	domain_foreach_live(each_parent);
 	if (cfg->backend->postfork_thread)
 		cfg->backend->postfork_thread(enter_open_set(), 0);
-	tcache_postfork(0);
+	cache_postfork(0);
 	domain_unlock_registry();
 }
 
 static void postfork_child(void)
 {
 	domain_registry_reset_lock();
-	tcache_postfork(1);
+	cache_postfork(1);
 	prot_threads_fork_child(enter_open_set());
 	domain_foreach_live(each_child);
 	if (cfg->backend->postfork_thread)
@@ -134,6 +134,7 @@ static void init_once(void)
 	bool off = false;
 	mallctl("background_thread", NULL, NULL, &off, sizeof off);
 
+	cache_classes_init();
 	int err = domain_registry_init();
 	if (err) {
 		ro.c.init_errno = err;
@@ -141,9 +142,10 @@ static void init_once(void)
 		choose_backend();
 	}
 	ro.c.membarrier = prot_membarrier_init();
+	ro.c.per_thread = ro.c.backend && ro.c.backend->per_thread;
 	if (ro.c.backend) {
 		if ((err = pthread_key_create(&ro.c.thread_key, enter_thread_exit)) != 0 ||
-		    (err = pthread_key_create(&ro.c.tcache_key, tcache_thread_exit)) != 0 ||
+		    (err = pthread_key_create(&ro.c.cache_key, cache_thread_exit)) != 0 ||
 		    (err = pthread_atfork(prefork, postfork_parent, postfork_child)) != 0) {
 			ro.c.backend = NULL;
 			ro.c.init_errno = err;

@@ -43,10 +43,28 @@ enum { DOM_FREE = 0, DOM_CREATING, DOM_LIVE, DOM_DYING };
 /* Effective access of a thread to a domain (DOMAIN_RDONLY/RDWR, or none). */
 #define ACCESS_NONE 0
 
+/* One 4 KiB page of a domain: where allocations start on it, and the cache
+ * class of its small blocks (pagerec.h). */
+struct page_rec {
+	_Atomic uint64_t starts[8];   /* bit i of word w: a block starts at 8 (64 w + i) */
+	_Atomic uint8_t cls;          /* cache class, or CLASS_NONE */
+};
+#define REC_INLINE 4               /* records kept in the registry entry */
+
+/* Cache classes (cache.c): jemalloc's small size classes up to CACHE_MAX
+ * bytes are 1 .. cfg->nclasses; 0 is none. */
+#define CLASS_NONE   0
+#define CACHE_MAX    1024
+#define CLASSES_MAX  32
+#define CACHE_SLOTS  64            /* caches per domain (threads using it at once) */
+
+/* A cache slot's state (cache.c), under the domain's cache lock. */
+enum { SLOT_FREE = 0, SLOT_OWNED, SLOT_ORPHAN };
+struct cache;
+
 struct domain {
 	_Atomic int state;
 	_Atomic uint32_t gen;      /* bumped at every destroy: stale handles never match */
-	_Atomic uint32_t tc_epoch; /* bumped when its thread caches are flushed (tcache.c) */
 	unsigned arena;            /* jemalloc arena index */
 	_Atomic int key;           /* hardware key held now; -1: none (parked) */
 	_Atomic int shared;        /* the key is shared with other domains */
@@ -54,7 +72,11 @@ struct domain {
 	struct domain *key_next;   /* next holder of the same key (keys.c) */
 	_Atomic uint64_t last_used;/* when the last pin went (LRU eviction) */
 	unsigned long long key_loads, evictions;   /* under the keys lock */
-	_Atomic size_t allocated;  /* usable bytes of live allocations */
+	/* Usable bytes of live allocations, less what threads' caches handed
+	 * out since they last settled (cache.c); and bytes moved from the
+	 * arena into caches, less those moved back and those settled. */
+	_Atomic size_t allocated;
+	_Atomic size_t cached;
 	unsigned flags;
 	char name[PKALLOC_NAME_MAX + 1];
 
@@ -69,9 +91,22 @@ struct domain {
 	 * sets, see protect.h); destroy swaps 0 for INSIDE_DEAD, after which
 	 * nobody can pin the domain again. */
 	_Atomic unsigned inside;
-	/* Bit i: an allocation starts at lo + 8 i (catches interior pointers and
-	 * double frees); a separate mapping of PKALLOC_RESERVATION / 64 bytes. */
-	_Atomic uint64_t *starts;
+	/* Page records (pagerec.h): a mapping of REC_BYTES, and the first data
+	 * pages' records here. */
+	struct page_rec *recs;
+	struct page_rec first_recs[REC_INLINE];
+
+	/* Per-(thread, domain) caches (cache.c).  The caches themselves live
+	 * in the domain; here, what may be known from outside it: who holds
+	 * each slot, where its cache is (checked before use), and which
+	 * slots hold orphans waiting for the next call on the domain.  The
+	 * lock is a spin lock never reinitialised, so that a thread letting a
+	 * cache go can take it while the domain is destroyed and made again. */
+	_Atomic unsigned cache_lock;
+	_Atomic uint64_t orphans;
+	unsigned char slot_state[CACHE_SLOTS];
+	struct cache *cache_at[CACHE_SLOTS];
+	uintptr_t cache_owner[CACHE_SLOTS];
 
 	/* Guards top and the mprotect backend's fields below. */
 	pthread_mutex_t lock;
@@ -82,9 +117,29 @@ struct domain {
 	unsigned next_free;        /* free-list link (slot index + 1) */
 };
 
-/* Registry (domain.c). */
+/* Registry (domain.c).  A handle is an address in a reserved PROT_NONE
+ * range: HANDLE_STRIDE * (gen << HANDLE_SLOT_BITS | slot) past its base. */
+#define HANDLE_SLOT_BITS 12          /* MAX_DOMAINS */
+#define HANDLE_GEN_BITS  16
+#define HANDLE_STRIDE    16          /* handle +1 .. +15 is never a handle */
+#define HANDLE_SPACE     (((size_t)1 << (HANDLE_SLOT_BITS + HANDLE_GEN_BITS)) * HANDLE_STRIDE)
 extern struct domain *registry HIDDEN;
-HIDDEN struct domain *domain_check(const domain_t *d);   /* handle -> record, or NULL */
+extern uintptr_t domain_handles HIDDEN;
+
+/* Handle -> live record, or NULL: arithmetic, never a dereference of h. */
+static inline struct domain *domain_check(const domain_t *h)
+{
+	uintptr_t a = (uintptr_t)h, base = domain_handles;
+	if (!base || a - base >= HANDLE_SPACE || (a - base) % HANDLE_STRIDE != 0)
+		return NULL;
+	uintptr_t id = (a - base) / HANDLE_STRIDE;
+	struct domain *d = &registry[id & (MAX_DOMAINS - 1)];
+	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
+		return NULL;
+	uintptr_t gen = atomic_load_explicit(&d->gen, memory_order_relaxed) &
+	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
+	return gen == id >> HANDLE_SLOT_BITS ? d : NULL;
+}
 HIDDEN domain_t *domain_handle(const struct domain *d);
 HIDDEN struct domain *domain_from_slot(unsigned slot);
 HIDDEN unsigned domain_slot(const struct domain *d);
@@ -96,11 +151,21 @@ HIDDEN void domain_foreach_live(void (*fn)(struct domain *));
 struct backend;
 struct config {
 	const struct backend *backend;   /* NULL: unavailable, see init_errno */
+	int per_thread;                  /* backend->per_thread, one load nearer */
 	int init_errno;
 	int strict;                      /* PKALLOC_STRICT=1: never share a key */
 	int membarrier;                  /* expedited membarrier is registered */
 	pthread_key_t thread_key;
-	pthread_key_t tcache_key;        /* flushes a thread's caches at exit */
+	pthread_key_t cache_key;         /* lets a thread's caches go at exit */
+	/* Cache classes (cache.c): class of a size (by (size + 7) / 8) and
+	 * each class's size and bounds.  Read-only: a stray write cannot
+	 * make a class hand out less than was asked for. */
+	unsigned nclasses;
+	unsigned char class_of[CACHE_MAX / 8 + 1];
+	unsigned short class_size[CLASSES_MAX + 1];
+	unsigned char class_cap[CLASSES_MAX + 1];
+	uint64_t cache_secret;           /* mixed into each cache's check word */
+	uint64_t free_key;               /* written into blocks sitting in caches */
 };
 
 /* Process-wide event counts (keys.c), for pkalloc_stats. */

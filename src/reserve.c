@@ -10,13 +10,14 @@
 #include "internal.h"
 #include "protect.h"
 #include "reserve.h"
+#include "pagerec.h"
 
 #include <errno.h>
+#include <string.h>
 
 #define REGION_SHIFT RESERVE_SHIFT
 #define REGIONS      RESERVE_REGIONS
 
-#define STARTS_BYTES (PKALLOC_RESERVATION / 64)   /* one bit per 8 bytes */
 
 _Static_assert(PKALLOC_RESERVATION == (size_t)1 << REGION_SHIFT, "layout");
 
@@ -35,12 +36,13 @@ int reserve_create(struct domain *d, unsigned slot)
 		prot_release(base, PKALLOC_RESERVATION);
 		return ENOMEM;
 	}
-	void *starts;
-	if ((err = prot_map_private(STARTS_BYTES, &starts)) != 0) {
+	void *recs;
+	if ((err = prot_map_private(REC_BYTES, &recs)) != 0) {
 		prot_release(base, PKALLOC_RESERVATION);
 		return err;
 	}
-	d->starts = starts;
+	d->recs = recs;
+	memset(d->first_recs, 0, sizeof d->first_recs);
 	d->base = base;
 	d->lo = d->base + PKALLOC_GUARD;
 	d->hi = d->base + PKALLOC_RESERVATION - PKALLOC_GUARD;
@@ -55,16 +57,8 @@ void reserve_destroy(struct domain *d)
 	atomic_store_explicit(&owner[(uintptr_t)d->base >> REGION_SHIFT], 0,
 	                      memory_order_release);
 	prot_release(d->base, PKALLOC_RESERVATION);
-	prot_release((void *)d->starts, STARTS_BYTES);
-	d->starts = NULL;
+	prot_release(d->recs, REC_BYTES);
+	d->recs = NULL;
 	d->base = d->lo = d->hi = NULL;
 	atomic_store_explicit(&d->top, NULL, memory_order_relaxed);
-}
-
-int reserve_slot_of(const void *p)
-{
-	uintptr_t region = (uintptr_t)p >> REGION_SHIFT;
-	if (region >= REGIONS)
-		return -1;
-	return (int)atomic_load_explicit(&owner[region], memory_order_acquire) - 1;
 }

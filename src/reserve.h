@@ -27,6 +27,12 @@ static inline int reserve_owned(const void *p)
 int reserve_create(struct domain *d, unsigned slot) __attribute__((visibility("hidden")));
 void reserve_destroy(struct domain *d) __attribute__((visibility("hidden")));
 /* Registry slot whose reservation holds p, or -1. */
-int reserve_slot_of(const void *p) __attribute__((visibility("hidden")));
+static inline int reserve_slot_of(const void *p)
+{
+	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
+	if (r >= RESERVE_REGIONS)
+		return -1;
+	return (int)atomic_load_explicit(&reserve_owner[r], memory_order_acquire) - 1;
+}
 
 #endif

@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "keys.h"
 #include "protect.h"
+#include "cache.h"
 
 #include <errno.h>
 #include <string.h>
@@ -23,7 +24,9 @@ int domain_stats(domain_t *dh, struct domain_stats *st)
 		return -1;
 	}
 	memset(st, 0, sizeof *st);
-	st->allocated = atomic_load_explicit(&d->allocated, memory_order_relaxed);
+	long u = cache_unsettled(d);
+	st->allocated = atomic_load_explicit(&d->allocated, memory_order_relaxed) + (size_t)u;
+	st->cached = atomic_load_explicit(&d->cached, memory_order_relaxed) - (size_t)u;
 	st->mapped = mapped_of(d);
 	st->key = atomic_load(&d->key);
 	st->shared = atomic_load(&d->shared);
@@ -39,7 +42,9 @@ static void add_domain(struct domain *d)
 	if (atomic_load(&d->state) != DOM_LIVE)
 		return;
 	sum_into->domains++;
-	sum_into->allocated += atomic_load_explicit(&d->allocated, memory_order_relaxed);
+	long u = cache_unsettled(d);
+	sum_into->allocated += atomic_load_explicit(&d->allocated, memory_order_relaxed) + (size_t)u;
+	sum_into->cached += atomic_load_explicit(&d->cached, memory_order_relaxed) - (size_t)u;
 	sum_into->mapped += mapped_of(d);
 }
 

@@ -1,0 +1,57 @@
+/* Per-(thread, domain) caches of small blocks, kept inside their domain. */
+#ifndef PKALLOC_CACHE_H
+#define PKALLOC_CACHE_H
+
+#include <stddef.h>
+
+struct domain;
+
+/* The cache class of an allocation of size bytes (0 < size <= CACHE_MAX). */
+#define CACHE_CLASS(size) (cfg->class_of[((size) + 7) >> 3])
+
+/* Fill the class tables of the configuration (init, before any domain). */
+void cache_classes_init(void) __attribute__((visibility("hidden")));
+
+/*
+ * The fast path.  Both are called with a window open on d and d live.
+ * cache_alloc: a block of class cls from this thread's cache of d, its
+ * start bit set, zeroed; NULL when the thread keeps no cache of d (yet),
+ * and the caller goes to the arena.  cache_free: wipe the allocated block
+ * p of class cls and keep it in this thread's cache of d; 0 when the
+ * thread keeps none, and the caller frees it to the arena.
+ */
+void *cache_alloc(struct domain *d, unsigned cls) __attribute__((visibility("hidden")));
+int cache_free(struct domain *d, void *p, unsigned cls) __attribute__((visibility("hidden")));
+
+/* The same, for a caller holding no window: they return NULL and 0 unless
+ * the calling thread can use d's memory right now (enter_open_now), and
+ * cache_try_free also for a block that is freed already. */
+void *cache_try_alloc(struct domain *d, unsigned cls) __attribute__((visibility("hidden")));
+int cache_try_free(struct domain *d, void *p, unsigned cls) __attribute__((visibility("hidden")));
+
+/* 1 if the block p of d, whose first word holds the free key, sits in a
+ * cache of d (a double free); window on d held. */
+int cache_holds(struct domain *d, const void *p) __attribute__((visibility("hidden")));
+
+/* Bytes this process's threads took from (positive) or gave back to their
+ * caches of d since they last settled: allocated is d->allocated plus
+ * this, cached is d->cached less this. */
+long cache_unsettled(struct domain *d) __attribute__((visibility("hidden")));
+
+/* A new domain in d's record: no cache, nothing settled (registry lock). */
+void cache_domain_init(struct domain *d) __attribute__((visibility("hidden")));
+/* d is being destroyed and nobody can pin it; the caller holds a window:
+ * every cache of d goes back to the arena. */
+void cache_domain_destroy(struct domain *d) __attribute__((visibility("hidden")));
+
+/* Thread exit (a pthread key destructor): this thread's caches become
+ * orphans of their domains; no domain is opened. */
+void cache_thread_exit(void *arg) __attribute__((visibility("hidden")));
+
+/* fork(): locks in the prepare handler (registry lock held); after it,
+ * the child keeps this thread's caches and makes every other thread's an
+ * orphan, opening nothing. */
+void cache_prefork(void) __attribute__((visibility("hidden")));
+void cache_postfork(int child) __attribute__((visibility("hidden")));
+
+#endif
