@@ -6,6 +6,7 @@
 #include "internal.h"
 #include "protect.h"
 #include "enter.h"
+#include "override.h"
 #include "tcache.h"
 
 #include <errno.h>
@@ -141,6 +142,7 @@ static void init_once(void)
 		choose_backend();
 	}
 	ro.c.membarrier = prot_membarrier_init();
+	ro.c.malloc_replaced = override_replaced();
 	if (ro.c.backend) {
 		if ((err = pthread_key_create(&ro.c.thread_key, enter_thread_exit)) != 0 ||
 		    (err = pthread_key_create(&ro.c.tcache_key, tcache_thread_exit)) != 0 ||
@@ -161,4 +163,10 @@ const char *pkalloc_backend(void)
 {
 	pkalloc_init();
 	return cfg->backend ? cfg->backend->name : "none";
+}
+
+int pkalloc_malloc_replaced(void)
+{
+	pkalloc_init();
+	return cfg->malloc_replaced;
 }

@@ -99,6 +99,7 @@ struct config {
 	int init_errno;
 	int strict;                      /* PKALLOC_STRICT=1: never share a key */
 	int membarrier;                  /* expedited membarrier is registered */
+	int malloc_replaced;             /* the process's malloc is ours (override.c) */
 	pthread_key_t thread_key;
 	pthread_key_t tcache_key;        /* flushes a thread's caches at exit */
 };
