@@ -181,7 +181,8 @@ void bench_alloc(void)
 	              "domain and OpenSSL's heap that hold nothing else. domain_free, sodium_free and CRYPTO_secure_clear_free "
 	              "wipe the block; glibc and jemalloc do not.");
 	dom = domain_create("bench-alloc", 0);
-	cap = domain_create("bench-capture", DOMAIN_CAPTURE_MALLOC);
+	/* Capture is refused where malloc is not pkalloc's (its rows say n/a). */
+	cap = domain_create("bench-capture", plain_malloc_why ? 0 : DOMAIN_CAPTURE_MALLOC);
 	domain_t *bare = domain_create("bench-empty", 0);
 	if (!dom || !cap || !bare) {
 		bench_error("domain_create: %s", strerror(errno));

@@ -88,8 +88,9 @@ typedef struct domain domain_t;
  * EINVAL (bad name or flags), ENOSPC
  * (jemalloc's arena limit, or other code holds every protection key),
  * EBUSY (PKALLOC_STRICT=1 and every key is pinned), ENOTSUP (the backend
- * asked for with PKALLOC_BACKEND is not available), ENOMEM (no address
- * space or memory).
+ * asked for with PKALLOC_BACKEND is not available; or DOMAIN_CAPTURE_MALLOC
+ * where pkalloc_malloc_replaced() is 0, with one "pkalloc:" line on stderr
+ * the first time), ENOMEM (no address space or memory).
  */
 PKALLOC_API domain_t *domain_create(const char *name, unsigned flags) PKALLOC_WUR;
 
@@ -221,12 +222,27 @@ PKALLOC_API int pkalloc_install_fault_handler(void);
  *   freed from anywhere.  pkalloc's pthread_create and thrd_create allocate
  *   ordinary memory for the new thread (it starts outside every domain).
  *
- *   Not in effect when libpkalloc is loaded with dlopen (neither linked nor
- *   preloaded), nor under a sanitizer runtime that replaces malloc itself:
- *   there only domain_free and domain_realloc take domain memory, and
- *   nothing is captured.  Freeing memory of a destroyed domain is undefined,
- *   as any use after free.
+ *   Every caller's malloc binds to the first definition in the dynamic
+ *   linker's symbol order, and the C library's comes before libpkalloc's
+ *   when libpkalloc is loaded with dlopen or only as the dependency of
+ *   another preloaded object: preload libpkalloc.so itself, or link with
+ *   -lpkalloc.  Not in effect either under a sanitizer runtime that
+ *   replaces malloc itself.  Where it is not in effect, only domain_free
+ *   and domain_realloc take domain memory, and domain_create refuses
+ *   DOMAIN_CAPTURE_MALLOC with ENOTSUP (capture never silently does
+ *   nothing).  Freeing memory of a destroyed domain is undefined, as any
+ *   use after free.
  */
+
+/*
+ * 1 if pkalloc's malloc, calloc, realloc and free are the ones the process
+ * calls (what the dynamic linker resolves from the global scope is
+ * libpkalloc's), so that capture works and free takes domain memory; 0 if
+ * they are not.  Decided once, when libpkalloc is loaded.  Lets a host (a
+ * preload shim, a plugin) refuse early with its own message.  Sets pkalloc
+ * up, as pkalloc_backend does; sets no error.
+ */
+PKALLOC_API int pkalloc_malloc_replaced(void);
 
 /*
  * The protection backend in use: "pku" or "mprotect"; "none" if the backend

@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "extent.h"
 #include "enter.h"
+#include "override.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -157,6 +158,11 @@ domain_t *domain_create(const char *name, unsigned flags)
 	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK | DOMAIN_CAPTURE_MALLOC)) != 0 ||
 	    (name && strnlen(name, PKALLOC_NAME_MAX + 1) > PKALLOC_NAME_MAX)) {
 		errno = EINVAL;
+		return NULL;
+	}
+	/* A capture that plain malloc never reaches would protect nothing. */
+	if ((flags & DOMAIN_CAPTURE_MALLOC) && !override_capture_ok()) {
+		errno = ENOTSUP;
 		return NULL;
 	}
 

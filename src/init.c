@@ -7,6 +7,7 @@
 #include "protect.h"
 #include "enter.h"
 #include "cache.h"
+#include "override.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -143,6 +144,7 @@ static void init_once(void)
 	}
 	ro.c.membarrier = prot_membarrier_init();
 	ro.c.per_thread = ro.c.backend && ro.c.backend->per_thread;
+	ro.c.malloc_replaced = override_replaced();
 	if (ro.c.backend) {
 		if ((err = pthread_key_create(&ro.c.thread_key, enter_thread_exit)) != 0 ||
 		    (err = pthread_key_create(&ro.c.cache_key, cache_thread_exit)) != 0 ||
@@ -163,4 +165,10 @@ const char *pkalloc_backend(void)
 {
 	pkalloc_init();
 	return cfg->backend ? cfg->backend->name : "none";
+}
+
+int pkalloc_malloc_replaced(void)
+{
+	pkalloc_init();
+	return cfg->malloc_replaced;
 }

@@ -155,6 +155,7 @@ struct config {
 	int init_errno;
 	int strict;                      /* PKALLOC_STRICT=1: never share a key */
 	int membarrier;                  /* expedited membarrier is registered */
+	int malloc_replaced;             /* the process's malloc is ours (override.c) */
 	pthread_key_t thread_key;
 	pthread_key_t cache_key;         /* lets a thread's caches go at exit */
 	/* Cache classes (cache.c): class of a size (by (size + 7) / 8) and

@@ -10,6 +10,10 @@
  * by address wherever it is freed, and never reaches jemalloc's automatic
  * thread cache, which would hand it out again to anyone.
  *
+ * All this works only where these definitions are the ones the process
+ * calls: override_replaced() tells, and domain_create refuses capture
+ * where they are not.
+ *
  * Errors follow glibc's documentation: ENOMEM for failed allocations and
  * overflowing sizes, realloc(p, 0) frees p and returns NULL, posix_memalign
  * returns its error and leaves *memptr and errno alone, aligned_alloc wants
@@ -19,11 +23,13 @@
 #include "internal.h"
 #include "enter.h"
 #include "heap.h"
+#include "override.h"
 #include "reserve.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,9 +100,61 @@ static void *in_jemalloc(void *h, const Dl_info *jem, const char *name)
 	return f;
 }
 
+/*
+ * Every caller's malloc binds to the first definition in the dynamic
+ * linker's global scope.  libpkalloc comes after the C library there when
+ * it arrives by dlopen or as the dependency of a preloaded object, and a
+ * sanitizer's runtime comes before it: its malloc then serves nobody, and
+ * capture would silently do nothing.  So ask the linker, as any caller
+ * would, which object defines the four calls that must agree.
+ */
+static _Atomic int replaced = -1;      /* -1: not decided yet */
+
+static int global_is_ours(const char *name, const Dl_info *self)
+{
+	void *f = dlsym(RTLD_DEFAULT, name);
+	Dl_info at;
+	return f && dladdr(f, &at) && at.dli_fbase == self->dli_fbase;
+}
+
+int override_replaced(void)
+{
+	int r = atomic_load_explicit(&replaced, memory_order_acquire);
+	if (r >= 0)
+		return r;
+	Dl_info self;
+	capture_off++;
+	r = dladdr((void *)override_replaced, &self) &&
+	    global_is_ours("malloc", &self) && global_is_ours("free", &self) &&
+	    global_is_ours("calloc", &self) && global_is_ours("realloc", &self);
+	capture_off--;
+	atomic_store_explicit(&replaced, r, memory_order_release);
+	return r;
+}
+
+int override_capture_ok(void)
+{
+	static atomic_flag said = ATOMIC_FLAG_INIT;
+	if (cfg->malloc_replaced)
+		return 1;
+	if (!atomic_flag_test_and_set(&said)) {
+		struct line l = { .n = 0 };
+		line_put(&l, "pkalloc: ");
+		line_put(&l, "DOMAIN_CAPTURE_MALLOC refused (ENOTSUP): this process's malloc is not "
+		         "pkalloc's, so nothing would be captured; link the program with -lpkalloc "
+		         "or put libpkalloc.so itself in LD_PRELOAD");
+		line_write(&l);
+	}
+	return 0;
+}
+
 __attribute__((constructor)) static void find_jemalloc(void)
 {
 	Dl_info jem;
+	/* Decided here, where the loader's lock is held anyway: a dlsym made
+	 * later, from pkalloc_init, could wait for a dlopen on another thread
+	 * whose constructors wait for pkalloc_init. */
+	override_replaced();
 	capture_off++;
 	if (dladdr((void *)mallocx, &jem) && jem.dli_fname) {
 		void *h = dlopen(jem.dli_fname, RTLD_LAZY | RTLD_NOLOAD);

@@ -89,13 +89,34 @@ static inline void skip(const char *why)
 	exit(77);
 }
 
-/* In an ASan build the sanitizer runtime's malloc comes first in the
- * process: pkalloc's malloc replacement, and so capture, is not in effect. */
+/* Built with AddressSanitizer or ThreadSanitizer: their runtime's malloc
+ * comes first in the process, ahead of pkalloc's. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_SANITIZER_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TEST_SANITIZER_MALLOC 1
+#endif
+#endif
+#ifndef TEST_SANITIZER_MALLOC
+#define TEST_SANITIZER_MALLOC 0
+#endif
+
+/* For a program linked with -lpkalloc that needs pkalloc's malloc (capture,
+ * free of domain memory): skip in a sanitizer build, where the runtime's
+ * malloc comes first and capture is refused.  pkalloc_malloc_replaced()
+ * must agree either way: a wrong answer fails here instead of skipping. */
 static inline void skip_if_sanitized_malloc(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	skip("the sanitizer runtime replaces malloc itself: pkalloc's replacement is not in effect");
-#endif
+	int replaced = pkalloc_malloc_replaced();
+	if (TEST_SANITIZER_MALLOC) {
+		if (replaced)
+			FAIL("pkalloc_malloc_replaced() is 1 under a sanitizer, whose malloc comes first");
+		skip("pkalloc_malloc_replaced() is 0: the sanitizer runtime's malloc comes first, "
+		     "so DOMAIN_CAPTURE_MALLOC is refused and free cannot take domain memory");
+	}
+	if (!replaced)
+		FAIL("pkalloc_malloc_replaced() is 0 in a program linked with -lpkalloc");
 }
 
 static inline int on_pku(void)

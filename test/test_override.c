@@ -338,9 +338,8 @@ static int ctor_result = -1;
 
 __attribute__((constructor)) static void before_main(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-	return;
-#endif
+	if (TEST_SANITIZER_MALLOC)
+		return;            /* main skips */
 	char *plain = strdup("before main");
 	domain_t *d = domain_create("constructor", DOMAIN_CAPTURE_MALLOC);
 	if (!plain || !d || domain_enter(d, DOMAIN_RDWR) != 0)

@@ -818,6 +818,11 @@ static void lifecycle(struct worker *w, struct slot *s)
 	char name[32];
 	snprintf(name, sizeof name, "stress-%d.%u", s->index, atomic_fetch_add(&next_id, 1));
 	s->flags = flag_sets[below(&w->rng, 4)];
+	if (SANITIZER_MALLOC && (s->flags & DOMAIN_CAPTURE_MALLOC)) {
+		/* Their malloc is not pkalloc's: capture is refused. */
+		CHECK_ERR(domain_create(name, s->flags), == NULL, ENOTSUP);
+		s->flags &= ~(unsigned)DOMAIN_CAPTURE_MALLOC;
+	}
 	s->d = domain_create(name, s->flags);
 	if (!s->d)
 		FAIL("domain_create(%s): %s", name, strerror(errno));

@@ -9,6 +9,7 @@ rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib"
 progs=""
 for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx_linked \
+	"$builddir"/test/shim_host "$builddir"/test/dlopen_host \
 	"$builddir"/examples/demo "$builddir"/examples/heartbleed \
 	"$builddir"/examples/tenants "$builddir"/examples/aes_gcm "$builddir"/bench/bench "$builddir"/bench/wl; do
 	case $p in *.c|*.cc|*.o|*.h|*.log|*.trs) continue ;; esac
@@ -17,12 +18,17 @@ for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx
 	progs="$progs $p"
 done
 [ -n "$progs" ] || { echo "collect.sh: no test programs in $builddir (run make check first)" >&2; exit 1; }
+# The preload shim of symbol-order.sh goes with the libraries.
+if [ -f "$builddir/test/.libs/shim.so" ]; then
+	cp "$builddir/test/.libs/shim.so" "$out/lib/"
+	progs="$progs $builddir/test/.libs/shim.so"
+fi
 # ldd prints "name => path (addr)" or "path (addr)" for the loader.
 for lib in $(ldd $progs | awk '/=>/ { print $3 } !/=>/ && $1 ~ /^\// && $1 !~ /:$/ { print $1 }' | sort -u); do
 	cp -L "$lib" "$out/lib/"
 done
 [ -f "$out/lib/ld-linux-x86-64.so.2" ] || { echo "collect.sh: no dynamic loader found" >&2; exit 1; }
 cp "$srcdir/test/vm/run-tests" "$srcdir/test/vm/run-bench" "$srcdir/test/examples.sh" \
-	"$srcdir/test/preload.sh" "$srcdir/test/preload.py" "$out/"
+	"$srcdir/test/preload.sh" "$srcdir/test/preload.py" "$srcdir/test/symbol-order.sh" "$out/"
 cp "$srcdir/bench/plot.gp" "$out/"
 chmod +x "$out/run-tests" "$out/run-bench"
