@@ -291,6 +291,7 @@ static void let_go(struct way *w)
 	}
 	cache_unlock(d, &old);
 	PUT(w->d, NULL);
+	w->c = NULL;
 }
 
 /* A slot and a cache for this thread's way on d; window on d held. */
@@ -358,8 +359,10 @@ static __attribute__((noinline)) struct way *way_miss(struct domain *d, uint32_t
 			return w;
 		}
 		/* A way of a destroyed domain: its destroyer emptied the cache. */
-		if (w->d && atomic_load_explicit(&w->d->gen, memory_order_relaxed) != w->gen)
+		if (w->d && atomic_load_explicit(&w->d->gen, memory_order_relaxed) != w->gen) {
 			PUT(w->d, NULL);
+			w->c = NULL;
+		}
 		if (!w->d && !free_way)
 			free_way = w;
 	}
@@ -456,6 +459,12 @@ static inline __attribute__((always_inline)) int give(struct domain *d, void *p,
 	PUT(c->n[cls], n + 1);
 	PUT(w->unsettled, w->unsettled - (long)size);
 	return 1;
+}
+
+void cache_settle_orphans(struct domain *d)
+{
+	if (UNLIKELY(atomic_load_explicit(&d->orphans, memory_order_relaxed) != 0))
+		drain(d);
 }
 
 void *cache_alloc(struct domain *d, unsigned cls)

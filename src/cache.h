@@ -29,6 +29,10 @@ int cache_free(struct domain *d, void *p, unsigned cls) __attribute__((visibilit
 void *cache_try_alloc(struct domain *d, unsigned cls) __attribute__((visibility("hidden")));
 int cache_try_free(struct domain *d, void *p, unsigned cls) __attribute__((visibility("hidden")));
 
+/* Empty d's orphans, if it has any: every call on d does, with a window
+ * on d held, so that a cache let go waits for one call at most. */
+void cache_settle_orphans(struct domain *d) __attribute__((visibility("hidden")));
+
 /* 1 if the block p of d, whose first word holds the free key, sits in a
  * cache of d (a double free); window on d held. */
 int cache_holds(struct domain *d, const void *p) __attribute__((visibility("hidden")));

@@ -56,6 +56,7 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 		errno = err;
 		return NULL;
 	}
+	cache_settle_orphans(d);
 	void *p = NULL;
 	unsigned cls;
 	if ((flags & ~MALLOCX_ZERO) == 0 && size <= CACHE_MAX && (cls = CACHE_CLASS(size)) != CLASS_NONE &&
@@ -197,6 +198,7 @@ void heap_free(void *ptr, const char *call)
 		return;          /* the fast path: a thread inside d read-write */
 	struct window w;
 	open_or_die(d, &w, call, ptr);
+	cache_settle_orphans(d);
 	check_live(d, ptr, call);
 	if (cls == CLASS_NONE || cls > cfg->nclasses || !cache_free(d, ptr, cls))
 		wipe_free(d, ptr, call);
@@ -239,6 +241,7 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 		errno = err;
 		return NULL;
 	}
+	cache_settle_orphans(d);
 	check_live(d, ptr, call);
 	size_t old = sallocx(ptr, 0), now;
 	void *ret = ptr;
