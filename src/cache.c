@@ -250,9 +250,9 @@ static void settle(struct domain *d, struct way *w)
 	pthread_mutex_lock(&tables_lock);        /* statistics see one or the other */
 	long u = w->unsettled;
 	PUT(w->unsettled, 0);
-	pthread_mutex_unlock(&tables_lock);
 	atomic_fetch_add_explicit(&d->allocated, (size_t)u, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&d->cached, (size_t)u, memory_order_relaxed);
+	pthread_mutex_unlock(&tables_lock);
 }
 
 /* Empty the orphans of d; window on d held. */
@@ -517,17 +517,19 @@ int cache_holds(struct domain *d, const void *p)
 
 /* ---- statistics ------------------------------------------------------------ */
 
-long cache_unsettled(struct domain *d)
+void cache_counts(struct domain *d, size_t *allocated, size_t *cached)
 {
 	uint32_t gen = atomic_load_explicit(&d->gen, memory_order_relaxed);
 	long sum = 0;
+	/* Under the lock that settling takes: no byte is seen twice. */
 	pthread_mutex_lock(&tables_lock);
 	for (struct table *t = tables; t; t = t->link)
 		for (unsigned i = 0; i < WAYS; i++)
 			if (GET(t->w[i].d) == d && GET(t->w[i].gen) == gen)
 				sum += GET(t->w[i].unsettled);
+	*allocated = atomic_load_explicit(&d->allocated, memory_order_relaxed) + (size_t)sum;
+	*cached = atomic_load_explicit(&d->cached, memory_order_relaxed) - (size_t)sum;
 	pthread_mutex_unlock(&tables_lock);
-	return sum;
 }
 
 /* ---- domains, threads, fork ------------------------------------------------ */

@@ -37,10 +37,10 @@ void cache_settle_orphans(struct domain *d) __attribute__((visibility("hidden"))
  * cache of d (a double free); window on d held. */
 int cache_holds(struct domain *d, const void *p) __attribute__((visibility("hidden")));
 
-/* Bytes this process's threads took from (positive) or gave back to their
- * caches of d since they last settled: allocated is d->allocated plus
- * this, cached is d->cached less this. */
-long cache_unsettled(struct domain *d) __attribute__((visibility("hidden")));
+/* d's usable bytes of live allocations, and bytes of free blocks in its
+ * caches: d->allocated and d->cached, with what threads took from or gave
+ * back to their caches since they last settled. */
+void cache_counts(struct domain *d, size_t *allocated, size_t *cached) __attribute__((visibility("hidden")));
 
 /* A new domain in d's record: no cache, nothing settled (registry lock). */
 void cache_domain_init(struct domain *d) __attribute__((visibility("hidden")));

@@ -24,9 +24,7 @@ int domain_stats(domain_t *dh, struct domain_stats *st)
 		return -1;
 	}
 	memset(st, 0, sizeof *st);
-	long u = cache_unsettled(d);
-	st->allocated = atomic_load_explicit(&d->allocated, memory_order_relaxed) + (size_t)u;
-	st->cached = atomic_load_explicit(&d->cached, memory_order_relaxed) - (size_t)u;
+	cache_counts(d, &st->allocated, &st->cached);
 	st->mapped = mapped_of(d);
 	st->key = atomic_load(&d->key);
 	st->shared = atomic_load(&d->shared);
@@ -42,9 +40,10 @@ static void add_domain(struct domain *d)
 	if (atomic_load(&d->state) != DOM_LIVE)
 		return;
 	sum_into->domains++;
-	long u = cache_unsettled(d);
-	sum_into->allocated += atomic_load_explicit(&d->allocated, memory_order_relaxed) + (size_t)u;
-	sum_into->cached += atomic_load_explicit(&d->cached, memory_order_relaxed) - (size_t)u;
+	size_t allocated, cached;
+	cache_counts(d, &allocated, &cached);
+	sum_into->allocated += allocated;
+	sum_into->cached += cached;
 	sum_into->mapped += mapped_of(d);
 }
 

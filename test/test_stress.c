@@ -865,34 +865,38 @@ static void crowd_in(struct worker *w)
 	}
 }
 
+/* One phase of one worker: a thread of its own, which exits right after
+ * the phase, while the main thread checks the pause, so that every pause
+ * sees threads exit (and let their caches go) under it. */
+static int last_phase;
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	long per_phase = ops_per_thread / PHASES;
-	for (int ph = 0; ph < PHASES; ph++) {
-		pthread_barrier_wait(&phase_start);
-		w->want_fork = !isolated;
-		if (!isolated)
-			crowd_in(w);
-		for (long i = 0; i < per_phase; i++) {
-			unsigned r = below(&w->rng, 100);
-			if (r < 45)
-				op_inside(w);
-			else if (r < 75)
-				op_outside(w);
-			else if (r < 97)
-				op_plain(w);
-			else
-				op_lifecycle(w);
-			n_ops++;
-		}
-		pthread_barrier_wait(&phase_end);
+	pthread_barrier_wait(&phase_start);
+	w->want_fork = !isolated;
+	if (!isolated)
+		crowd_in(w);
+	for (long i = 0; i < per_phase; i++) {
+		unsigned r = below(&w->rng, 100);
+		if (r < 45)
+			op_inside(w);
+		else if (r < 75)
+			op_outside(w);
+		else if (r < 97)
+			op_plain(w);
+		else
+			op_lifecycle(w);
+		n_ops++;
 	}
-	for (int k = 0; k < PRIVATE; k++)
-		if (w->own[k].p) {
-			verify(NULL, w->own[k].p, w->own[k].n, w->own[k].id, "plain block at the end");
-			free(w->own[k].p);
-		}
+	pthread_barrier_wait(&phase_end);
+	if (last_phase)
+		for (int k = 0; k < PRIVATE; k++)
+			if (w->own[k].p) {
+				verify(NULL, w->own[k].p, w->own[k].n, w->own[k].id, "plain block at the end");
+				free(w->own[k].p);
+			}
 	return NULL;
 }
 
@@ -1014,11 +1018,13 @@ int main(void)
 	for (int i = 0; i < nthreads; i++) {
 		w[i].index = i;
 		w[i].rng = (seed ^ 0xD1B54A32D192ED03ull) * (uint64_t)(2 * i + 1);
-		CHECK_INT(pthread_create(&th[i], NULL, worker_main, &w[i]), ==, 0);
 	}
 	unsigned long long shared_isolated = 0, shared_crowded = 0;
 	for (int ph = 0; ph < PHASES; ph++) {
 		isolated = ph % 2 == 0;
+		last_phase = ph == PHASES - 1;
+		for (int i = 0; i < nthreads; i++)
+			CHECK_INT(pthread_create(&th[i], NULL, worker_main, &w[i]), ==, 0);
 		unsigned long long sh = shared_now();
 		pthread_barrier_wait(&phase_start);
 		pthread_barrier_wait(&phase_end);
@@ -1026,10 +1032,11 @@ int main(void)
 			shared_isolated += shared_now() - sh;
 		else
 			shared_crowded += shared_now() - sh;
+		/* Not joined yet: the workers are exiting meanwhile. */
 		pause_check(ph);
+		for (int i = 0; i < nthreads; i++)
+			CHECK_INT(pthread_join(th[i], NULL), ==, 0);
 	}
-	for (int i = 0; i < nthreads; i++)
-		CHECK_INT(pthread_join(th[i], NULL), ==, 0);
 
 	/* The end: every block read back once more, then everything goes. */
 	unsigned long blocks_end = 0;
