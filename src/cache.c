@@ -66,6 +66,7 @@ _Static_assert(CLASSES_MAX < 256 && CACHE_SLOTS <= 64, "layout");
 /* Inside the domain. */
 struct cache {
 	uint64_t check;                 /* check_of(this, slot, gen, owner) */
+	uintptr_t owner;                /* the owning thread's table, or 0 */
 	uint32_t n[CLASSES_MAX + 1];
 	uint32_t off[CLASSES_MAX + 1][CACHE_CAP];   /* from d->lo; oldest first */
 };
@@ -171,16 +172,16 @@ static inline struct cache *checked(struct domain *d, const struct way *w)
 	return c;
 }
 
-/* An orphan's or a slot's cache, read from plain memory: checked too (its
- * owner, if any, is in the cache). */
+/* An orphan's or a slot's cache, found from plain memory: checked too (by
+ * the owner it names itself, inside the domain). */
 static struct cache *slot_cache(struct domain *d, unsigned s)
 {
-	struct cache *c = d->cache_at[s];
-	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
-	if (!c)
+	if (!d->cache_at[s])
 		return NULL;
-	if ((char *)c < d->lo || (char *)c > top - sizeof *c ||
-	    c->check != check_of(c, s, atomic_load_explicit(&d->gen, memory_order_relaxed), d->cache_owner[s]))
+	struct cache *c = (struct cache *)(d->lo + d->cache_at[s]);
+	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
+	if ((char *)c > top - sizeof *c ||
+	    c->check != check_of(c, s, atomic_load_explicit(&d->gen, memory_order_relaxed), c->owner))
 		fatal("domain cache", c, "a domain's list of caches was overwritten");
 	return c;
 }
@@ -317,9 +318,9 @@ static __attribute__((noinline)) struct cache *make(struct domain *d, struct way
 			metamap_depth--;
 		}
 		if (c) {
-			d->cache_owner[s] = (uintptr_t)&tls;
-			c->check = w->check = check_of(c, s, w->gen, (uintptr_t)&tls);
-			d->cache_at[s] = c;
+			c->owner = (uintptr_t)&tls;
+			c->check = w->check = check_of(c, s, w->gen, c->owner);
+			d->cache_at[s] = (uint32_t)((char *)c - d->lo);
 			d->slot_state[s] = SLOT_OWNED;
 			w->slot = s;
 			w->c = c;

@@ -105,8 +105,7 @@ struct domain {
 	_Atomic unsigned cache_lock;
 	_Atomic uint64_t orphans;
 	unsigned char slot_state[CACHE_SLOTS];
-	struct cache *cache_at[CACHE_SLOTS];
-	uintptr_t cache_owner[CACHE_SLOTS];
+	uint32_t cache_at[CACHE_SLOTS];      /* offset from lo; 0: none yet */
 
 	/* Guards top and the mprotect backend's fields below. */
 	pthread_mutex_t lock;
