@@ -2,7 +2,9 @@
  * A fuzz target for the public API: a byte string is a program of
  * operations on up to four domains and 32 allocations (create, destroy,
  * enter, exit, allocate, resize, move, free, plain malloc in capturing
- * domains, misuse), run against a model of what the contract promises.
+ * domains, misuse; another thread that frees, allocates and exits; many
+ * more domains used in turn, evicting caches), run against a model of
+ * what the contract promises.
  * After every operation: each domain's byte count equals the model's, and
  * every allocation's domain and usable size are right; on request, every
  * allocation's content (a pattern derived from its id) reads back, and a
@@ -15,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -442,6 +445,84 @@ static void op_free(struct input *in)
 	a->p = NULL;
 }
 
+/* Another thread frees some allocations and makes others, with enough
+ * calls to have caches of their domains, then exits: its caches become
+ * orphans, and nothing may be lost or counted twice (check_counts). */
+struct job {
+	unsigned char *free[3];
+	domain_t *in[3];
+	size_t n[3];
+	unsigned char *got[3];
+};
+
+static void *worker(void *arg)
+{
+	struct job *j = arg;
+	for (int k = 0; k < 3; k++)
+		if (j->free[k])
+			domain_free(j->free[k]);
+	for (int k = 0; k < 3; k++) {
+		if (!j->in[k])
+			continue;
+		for (int r = 0; r < 6; r++)         /* a cache of the domain */
+			domain_free(domain_malloc(j->in[k], 24));
+		j->got[k] = domain_malloc(j->in[k], j->n[k]);
+	}
+	return NULL;
+}
+
+static void op_thread(struct input *in)
+{
+	struct job j;
+	memset(&j, 0, sizeof j);
+	int dom[3];
+	for (int k = 0; k < 3; k++) {
+		struct alloc *a = byte(in) & 1 ? some_alloc(in) : NULL;
+		if (a && a->p) {
+			verify(a, a->n);
+			j.free[k] = a->p;
+			a->p = NULL;
+		}
+		dom[k] = (int)(byte(in) % ND);
+		j.in[k] = doms[dom[k]].h;
+		j.n[k] = size_arg(in) % 2048;
+	}
+	pthread_t t;
+	EXPECT(pthread_create(&t, NULL, worker, &j) == 0, "pthread_create");
+	EXPECT(pthread_join(t, NULL) == 0, "pthread_join");
+	for (int k = 0; k < 3; k++) {
+		if (!j.in[k])
+			continue;
+		EXPECT(j.got[k], "another thread's allocation of %zu bytes failed", j.n[k]);
+		struct alloc *a = free_alloc();
+		if (!a) {
+			domain_free(j.got[k]);
+			continue;
+		}
+		*a = (struct alloc){ .p = j.got[k], .dom = dom[k], .n = j.n[k] };
+		fill(a);
+	}
+}
+
+/* More domains than a thread keeps caches of, each used enough for a
+ * cache: the model's domains' caches are evicted, and counts still add up. */
+static void op_many(struct input *in)
+{
+	domain_t *many[10];
+	int n = 2 + (int)(byte(in) % 9);
+	for (int i = 0; i < n; i++) {
+		many[i] = domain_create("fuzz-many", 0);
+		EXPECT(many[i], "domain_create: %s", strerror(errno));
+		void *p[6];
+		for (int k = 0; k < 6; k++)
+			p[k] = domain_malloc(many[i], 16 + 16 * (size_t)k);
+		for (int k = 0; k < 6; k++)
+			domain_free(p[k]);
+	}
+	for (int i = 0; i < n; i++)
+		EXPECT(domain_destroy(many[i]) == 0, "domain_destroy: %s", strerror(errno));
+}
+
 /* The contract of access, probed: this thread alone, so exact. */
 static void op_probe(struct input *in)
 {
@@ -533,6 +614,7 @@ static void op_misuse(struct input *in)
 static void (*const ops[])(struct input *) = {
 	op_create, op_destroy, op_enter, op_exit, op_alloc, op_realloc, op_free,
 	op_probe, op_malloc, op_check, op_misuse, op_enter, op_exit, op_alloc,
+	op_thread, op_many,
 };
 
 /* Leave nothing behind for the next input. */
