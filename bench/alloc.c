@@ -248,10 +248,10 @@ void bench_alloc(void)
 		ratio(S, EMPTY, p, IN, p, NULL, NULL);
 		ratio(S, EMPTY, p, OSSL_EMPTY, p, NULL, NULL);
 	}
-	section_line(S, "domain allocations go through a jemalloc thread cache of their own per "
-	             "(thread, domain), never the automatic one (it would mix domains): up to 8 "
-	             "domains per thread, the oldest dropped; blocks are wiped before they enter it "
-	             "(src/tcache.c)");
+	section_line(S, "domain allocations up to 1 KiB go through pkalloc's cache per (thread, "
+	             "domain), kept inside the domain, never a jemalloc thread cache: up to 8 domains "
+	             "per thread, made at the fourth call; blocks are wiped before they enter it "
+	             "(src/cache.c); a thread inside the domain read-write opens no window");
 	section_line(S, "from outside the domain each call also opens and closes an access window: %s",
 	             strcmp(pkalloc_backend(), "pku") == 0 ? "two PKRU writes"
 	             : "two mprotect calls over the domain's whole range");

@@ -44,6 +44,7 @@
 #include "pagerec.h"
 #include "cache.h"
 #include "metamap.h"
+#include "reserve.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -428,16 +429,12 @@ static inline __attribute__((always_inline)) void *take(struct domain *d, unsign
  * hand: a call of memset would cost more than the stores. */
 static inline void wipe_keyed(uint64_t *q, size_t size)
 {
-	switch (size / 8) {
-	case 8: q[7] = 0; /* fall through */
-	case 7: q[6] = 0; /* fall through */
-	case 6: q[5] = 0; /* fall through */
-	case 5: q[4] = 0; /* fall through */
-	case 4: q[3] = 0; /* fall through */
-	case 3: q[2] = 0; /* fall through */
-	case 2: q[1] = 0; /* fall through */
-	case 1: break;
-	default: memset(q + 1, 0, size - 8);
+	if (size <= 128) {
+		/* Volatile: kept as stores, never made a call of memset. */
+		for (size_t i = 1; i < size / 8; i++)
+			((volatile uint64_t *)q)[i] = 0;
+	} else {
+		memset(q + 1, 0, size - 8);
 	}
 	q[0] = cfg->free_key;
 	__asm__ volatile("" : : "r"(q) : "memory");
@@ -481,6 +478,34 @@ int cache_free(struct domain *d, void *p, unsigned cls)
 void *cache_try_alloc(struct domain *d, unsigned cls)
 {
 	return enter_open_now(d) ? take(d, cls) : NULL;
+}
+
+void *cache_fast_malloc(domain_t *dh, size_t size)
+{
+	struct domain *d = domain_check(dh);
+	if (UNLIKELY(!d || size > CACHE_MAX))
+		return NULL;
+	unsigned cls = CACHE_CLASS(size);
+	return LIKELY(cls != CLASS_NONE) && enter_open_now(d) ? take(d, cls) : NULL;
+}
+
+int cache_fast_free(void *p)
+{
+	int slot = reserve_slot_of(p);
+	if (UNLIKELY(slot < 0))
+		return 0;
+	struct domain *d = &registry[slot];
+	if (UNLIKELY(atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE ||
+	             (char *)p < d->lo || (char *)p >= atomic_load_explicit(&d->top, memory_order_acquire) ||
+	             ((uintptr_t)p & 7)))
+		return 0;
+	struct page_rec *r = rec_of(d, p);
+	unsigned cls = atomic_load_explicit(&r->cls, memory_order_relaxed);
+	if (UNLIKELY(!(atomic_load_explicit(rec_word(r, p), memory_order_relaxed) & rec_bit(p)) ||
+	             cls == CLASS_NONE || cls > cfg->nclasses || !enter_open_now(d) ||
+	             *(uint64_t *)p == cfg->free_key))
+		return 0;       /* the caller's path says what is wrong, if anything */
+	return give(d, p, cls);
 }
 
 int cache_try_free(struct domain *d, void *p, unsigned cls)

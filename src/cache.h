@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "internal.h"
+
 struct domain;
 
 /* The cache class of an allocation of size bytes (0 < size <= CACHE_MAX). */
@@ -32,6 +34,13 @@ int cache_try_free(struct domain *d, void *p, unsigned cls) __attribute__((visib
 /* Empty d's orphans, if it has any: every call on d does, with a window
  * on d held, so that a cache let go waits for one call at most. */
 void cache_settle_orphans(struct domain *d) __attribute__((visibility("hidden")));
+
+/* The whole fast path of domain_malloc and domain_free (and free of domain
+ * memory): NULL and 0 unless every check passes on the first try and the
+ * calling thread is inside the domain read-write; the caller then takes
+ * its usual path, which says what is wrong, if anything. */
+void *cache_fast_malloc(domain_t *dh, size_t size) __attribute__((visibility("hidden")));
+int cache_fast_free(void *p) __attribute__((visibility("hidden")));
 
 /* 1 if the block p of d, whose first word holds the free key, sits in a
  * cache of d (a double free); window on d held. */

@@ -37,6 +37,8 @@ static void arena_took(struct domain *d, void *p, size_t usable)
 	atomic_fetch_add_explicit(&d->allocated, usable, memory_order_relaxed);
 }
 
+static __attribute__((noinline)) void *alloc_in_window(struct domain *d, size_t size, int flags);
+
 void *heap_alloc(struct domain *d, size_t size, int flags)
 {
 	if (flags == 0 && size <= CACHE_MAX) {
@@ -46,6 +48,11 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 		if (LIKELY(p != NULL))
 			return p;
 	}
+	return alloc_in_window(d, size, flags);
+}
+
+static void *alloc_in_window(struct domain *d, size_t size, int flags)
+{
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
 		return NULL;
@@ -89,6 +96,9 @@ static struct domain *checked(domain_t *dh)
 
 void *domain_malloc(domain_t *dh, size_t size)
 {
+	void *p = cache_fast_malloc(dh, size);
+	if (LIKELY(p != NULL))
+		return p;
 	struct domain *d = checked(dh);
 	return d ? heap_alloc(d, size, 0) : NULL;
 }
@@ -190,12 +200,30 @@ static void open_or_die(struct domain *d, struct window *w, const char *call, co
 		fatal("mprotect", d->lo, "cannot open a domain");
 }
 
+static __attribute__((noinline)) void free_in_window(struct domain *d, void *ptr, unsigned cls,
+                                                    const char *call);
+
 void heap_free(void *ptr, const char *call)
 {
-	struct domain *d = owner_of(ptr, call);
-	unsigned cls = rec_class(d, ptr);
+	/* lookup() inlined, so that the page record is found once. */
+	int slot = reserve_slot_of(ptr);
+	struct domain *d = slot < 0 ? NULL : &registry[slot];
+	if (UNLIKELY(!d || atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE ||
+	             (const char *)ptr < d->lo ||
+	             (const char *)ptr >= atomic_load_explicit(&d->top, memory_order_acquire) ||
+	             ((uintptr_t)ptr & 7)))
+		d = owner_of(ptr, call);                  /* says why, and stops */
+	struct page_rec *r = rec_of(d, ptr);
+	if (UNLIKELY(!(atomic_load_explicit(rec_word(r, ptr), memory_order_relaxed) & rec_bit(ptr))))
+		fatal(call, ptr, NOT_AN_ALLOCATION);
+	unsigned cls = atomic_load_explicit(&r->cls, memory_order_relaxed);
 	if (cls != CLASS_NONE && cls <= cfg->nclasses && cache_try_free(d, ptr, cls))
 		return;          /* the fast path: a thread inside d read-write */
+	free_in_window(d, ptr, cls, call);
+}
+
+static void free_in_window(struct domain *d, void *ptr, unsigned cls, const char *call)
+{
 	struct window w;
 	open_or_die(d, &w, call, ptr);
 	cache_settle_orphans(d);
@@ -207,6 +235,8 @@ void heap_free(void *ptr, const char *call)
 
 void domain_free(void *ptr)
 {
+	if (ptr && LIKELY(cache_fast_free(ptr)))
+		return;
 	if (ptr)
 		heap_free(ptr, "domain_free");
 }
