@@ -4,7 +4,10 @@
  * and how many live 32-byte secrets fit before an allocation fails:
  * pkalloc in one domain, sodium_malloc (a mapping of its own per block,
  * so vm.max_map_count limits it) and OpenSSL's fixed secure heap.  These
- * are counts, not timings: they hold under emulation too.
+ * are counts, not timings: they hold under emulation too.  The per-domain
+ * figures are taken under every transparent huge page mode when
+ * BENCH_THP_MODES=1 and the driver may set the mode (root), else under the
+ * kernel's current one.
  */
 #define _GNU_SOURCE
 #include "bench.h"
@@ -51,7 +54,7 @@ static double mappings(void)
 }
 
 /* Per-domain figures, over opt.reps rounds of 1000 domains made and destroyed. */
-static void per_domain(void)
+static void per_domain(const char *thp)
 {
 	static domain_t *d[NDOM];
 	double empty[16], one[16], total[16], maps[16];
@@ -83,10 +86,61 @@ static void per_domain(void)
 		total[r] = r2 - r0;
 		maps[r] = (m1 - m0) / NDOM;
 	}
-	record(S, "RSS per empty domain", NULL, "bytes", empty, reps, NDOM);
-	record(S, "RSS per domain with one 32 B secret", NULL, "bytes", one, reps, NDOM);
-	record(S, "RSS of 1000 domains with one secret each", NULL, "bytes", total, reps, NDOM);
-	record(S, "mappings per domain", NULL, "count", maps, reps, NDOM);
+	char name[96];
+	snprintf(name, sizeof name, "RSS per empty domain, THP %s", thp);
+	record(S, name, NULL, "bytes", empty, reps, NDOM);
+	snprintf(name, sizeof name, "RSS per domain with one 32 B secret, THP %s", thp);
+	record(S, name, NULL, "bytes", one, reps, NDOM);
+	snprintf(name, sizeof name, "RSS of 1000 domains with one secret each, THP %s", thp);
+	record(S, name, NULL, "bytes", total, reps, NDOM);
+	snprintf(name, sizeof name, "mappings per domain, THP %s", thp);
+	record(S, name, NULL, "count", maps, reps, NDOM);
+}
+
+#define THP_FILE "/sys/kernel/mm/transparent_hugepage/enabled"
+
+/* The kernel's transparent huge page mode: the bracketed word. */
+static void thp_now(char *out, size_t len)
+{
+	char line[128] = "";
+	FILE *f = fopen(THP_FILE, "r");
+	snprintf(out, len, "unknown");
+	if (f && fgets(line, sizeof line, f)) {
+		char *a = strchr(line, '['), *b = a ? strchr(a, ']') : NULL;
+		if (b) {
+			*b = '\0';
+			snprintf(out, len, "%s", a + 1);
+		}
+	}
+	if (f)
+		fclose(f);
+}
+
+static int thp_set(const char *mode)
+{
+	FILE *f = fopen(THP_FILE, "w");
+	if (!f)
+		return -1;
+	int ok = fputs(mode, f) >= 0;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* Under each THP mode where BENCH_THP_MODES=1 lets the driver set the
+ * system-wide mode (as root; put back after), else under the current one. */
+static void per_domain_modes(void)
+{
+	char was[32];
+	thp_now(was, sizeof was);
+	const char *all = getenv("BENCH_THP_MODES");
+	if (!all || strcmp(all, "1") != 0 || thp_set(was) != 0) {
+		per_domain(was);
+		return;
+	}
+	static const char *const modes[] = { "always", "madvise", "never" };
+	for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++)
+		if (thp_set(modes[i]) == 0)
+			per_domain(modes[i]);
+	thp_set(was);
 }
 
 struct fill {
@@ -209,7 +263,7 @@ void bench_memory(void)
 	              "before an allocation fails: pkalloc in one domain, sodium_malloc (guard pages "
 	              "and a mapping of its own per block), OpenSSL's secure heap (16 MiB, fixed at "
 	              "CRYPTO_secure_malloc_init). Each secret is written once. Counts, not timings.");
-	per_domain();
+	per_domain_modes();
 	/* Caps keep the run short; sodium's is above what the default
 	 * vm.max_map_count (65530) lets it reach. */
 	long cap = opt.quick ? 1000 : 1000000;
