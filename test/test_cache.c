@@ -466,7 +466,13 @@ int main(void)
 	destroy_under_caches();
 	fork_caches();
 	idle_stays_closed();
-	stray_writes();
+	/* The sanitizers' runtimes keep words of their own in static TLS,
+	 * among them copies of domain addresses: the search for the cache
+	 * pointer needs a plain build (native and in the guest). */
+	if (!TEST_SANITIZER_MALLOC)
+		stray_writes();
+	else
+		printf("test_cache: stray writes to the cache pointer not tried under a sanitizer\n");
 	for (int i = 0; i < NDOM; i++)
 		CHECK_OK(domain_destroy(dom[i]));
 	printf("test_cache: ok on %s\n", pkalloc_backend());
