@@ -87,13 +87,13 @@ static void per_domain(const char *thp)
 		maps[r] = (m1 - m0) / NDOM;
 	}
 	char name[96];
-	snprintf(name, sizeof name, "RSS per empty domain, THP %s", thp);
+	snprintf(name, sizeof name, "RSS per empty domain (THP %s)", thp);
 	record(S, name, NULL, "bytes", empty, reps, NDOM);
-	snprintf(name, sizeof name, "RSS per domain with one 32 B secret, THP %s", thp);
+	snprintf(name, sizeof name, "RSS per domain with one 32 B secret (THP %s)", thp);
 	record(S, name, NULL, "bytes", one, reps, NDOM);
-	snprintf(name, sizeof name, "RSS of 1000 domains with one secret each, THP %s", thp);
+	snprintf(name, sizeof name, "RSS of 1000 domains with one secret each (THP %s)", thp);
 	record(S, name, NULL, "bytes", total, reps, NDOM);
-	snprintf(name, sizeof name, "mappings per domain, THP %s", thp);
+	snprintf(name, sizeof name, "mappings per domain (THP %s)", thp);
 	record(S, name, NULL, "count", maps, reps, NDOM);
 }
 

@@ -60,8 +60,14 @@ for d in 1 14 16 64 256 1000; do
 	has domains "enter+exit round robin" $d
 	has domains "key evictions per enter" $d
 done
+# The per-domain rows name the THP mode they were taken under: the
+# kernel's current one at least.
+thp=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
 for n in "RSS per empty domain" "RSS per domain with one 32 B secret" "RSS of 1000 domains with one secret each" \
-	"mappings per domain" "live 32 B secrets pkalloc" "live 32 B secrets sodium_malloc" \
+	"mappings per domain"; do
+	has memory "$n (THP ${thp:-unknown})" -
+done
+for n in "live 32 B secrets pkalloc" "live 32 B secrets sodium_malloc" \
 	"live 32 B secrets OpenSSL secure heap"; do
 	has memory "$n" -
 done

@@ -167,8 +167,7 @@ static uint64_t check_of(const struct cache *c, unsigned slot, uint32_t gen, uin
 static inline struct cache *checked(struct domain *d, const struct way *w)
 {
 	struct cache *c = w->c;
-	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
-	if (UNLIKELY((char *)c < d->lo || (char *)c > top - sizeof *c || c->check != w->check))
+	if (UNLIKELY(!reserve_holds(d, c, sizeof *c) || c->check != w->check))
 		fatal("domain cache", c, "a thread's cache pointer was overwritten");
 	return c;
 }
@@ -180,8 +179,7 @@ static struct cache *slot_cache(struct domain *d, unsigned s)
 	if (!d->cache_at[s])
 		return NULL;
 	struct cache *c = (struct cache *)(d->lo + d->cache_at[s]);
-	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
-	if ((char *)c > top - sizeof *c ||
+	if (!reserve_holds(d, c, sizeof *c) ||
 	    c->check != check_of(c, s, atomic_load_explicit(&d->gen, memory_order_relaxed), c->owner))
 		fatal("domain cache", c, "a domain's list of caches was overwritten");
 	return c;
@@ -194,6 +192,8 @@ static __attribute__((noinline)) void flush(struct domain *d, struct cache *c, u
 {
 	uint32_t out[CACHE_CAP];
 	unsigned n = GET(c->n[cls]);
+	if (n > cfg->class_cap[cls])
+		fatal("domain cache", c, "a thread's cache of the domain is corrupted");
 	if (k > n)
 		k = n;
 	memcpy(out, c->off[cls], k * sizeof out[0]);
@@ -205,9 +205,9 @@ static __attribute__((noinline)) void flush(struct domain *d, struct cache *c, u
 	metamap_depth++;                 /* jemalloc may map metadata for d */
 	for (unsigned i = 0; i < k; i++) {
 		uint64_t *p = (uint64_t *)(d->lo + out[i]);
-		*p = 0;                      /* the free key: the block is all zero now */
-		if (!rec_clear(d, p))
+		if (!reserve_holds(d, p, size) || !rec_clear(d, p))
 			fatal("domain cache", p, "a cached block was not allocated");
+		*p = 0;                      /* the free key: the block is all zero now */
 		sdallocx(p, size, flags);
 	}
 	metamap_depth--;
@@ -226,6 +226,10 @@ static __attribute__((noinline)) unsigned refill(struct domain *d, struct cache 
 		char *p = mallocx(size, flags);
 		if (!p)
 			break;
+		if (!reserve_holds(d, p, size)) {      /* not d's (reserve_holds) */
+			dallocx(p, MALLOCX_TCACHE_NONE);
+			break;
+		}
 		if (!rec_mark(d, p))
 			fatal("domain heap", p, "jemalloc gave a block that is allocated already");
 		rec_set_class(d, p, cls);
@@ -286,6 +290,8 @@ static void let_go(struct way *w)
 	cache_lock(d, &old);
 	if (atomic_load(&d->gen) == w->gen && atomic_load(&d->state) == DOM_LIVE) {
 		settle(d, w);
+		if (w->slot > NO_SLOT)
+			fatal("domain cache", w->c, "a thread's cache pointer was overwritten");
 		if (w->slot != NO_SLOT && d->slot_state[w->slot] == SLOT_OWNED) {
 			d->slot_state[w->slot] = SLOT_ORPHAN;
 			atomic_fetch_or_explicit(&d->orphans, UINT64_C(1) << w->slot, memory_order_relaxed);
@@ -317,6 +323,10 @@ static __attribute__((noinline)) struct cache *make(struct domain *d, struct way
 			metamap_depth++;
 			c = mallocx(sizeof *c, flags);
 			metamap_depth--;
+			if (c && !reserve_holds(d, c, sizeof *c)) {
+				dallocx(c, MALLOCX_TCACHE_NONE);
+				c = NULL;
+			}
 		}
 		if (c) {
 			c->owner = (uintptr_t)&tls;
@@ -397,6 +407,8 @@ static inline __attribute__((always_inline)) struct way *cache_of(struct domain 
 		checked(d, w);
 		return w;
 	}
+	if (UNLIKELY(w->slot != NO_SLOT))      /* a slot, and its cache forgotten */
+		fatal("domain cache", NULL, "a thread's cache pointer was overwritten");
 	return make(d, w) ? w : NULL;
 }
 
@@ -411,12 +423,16 @@ static inline __attribute__((always_inline)) void *take(struct domain *d, unsign
 	unsigned n = c->n[cls];
 	if (UNLIKELY(n == 0) && (n = refill(d, c, cls)) == 0)
 		return NULL;
+	if (UNLIKELY(n > cfg->class_cap[cls]))
+		fatal("domain cache", c, "a thread's cache of the domain is corrupted");
 	uint64_t *p = (uint64_t *)(d->lo + c->off[cls][n - 1]);
 	PUT(c->n[cls], n - 1);
 	/* A cache inside the domain can be hit by the program's own stray
-	 * writes while it is entered: hand out only a block of this class. */
+	 * writes while it is entered: hand out only a block of this class, in
+	 * this domain (its owner by the table too, not only by d->lo). */
 	struct page_rec *r = rec_of(d, p);
-	if (UNLIKELY(!(atomic_load_explicit(rec_word(r, p), memory_order_relaxed) & rec_bit(p)) ||
+	if (UNLIKELY(!reserve_holds(d, p, cfg->class_size[cls]) ||
+	             !(atomic_load_explicit(rec_word(r, p), memory_order_relaxed) & rec_bit(p)) ||
 	             atomic_load_explicit(&r->cls, memory_order_relaxed) != cls))
 		fatal("domain cache", p, "a thread's cache of the domain is corrupted");
 	*p = 0;                           /* the free key */
@@ -447,12 +463,14 @@ static inline __attribute__((always_inline)) int give(struct domain *d, void *p,
 		return 0;
 	struct cache *c = w->c;
 	size_t size = cfg->class_size[cls];
-	wipe_keyed(p, size);
 	unsigned n = c->n[cls];
-	if (UNLIKELY(n == cfg->class_cap[cls])) {
+	if (UNLIKELY(n >= cfg->class_cap[cls])) {
+		if (n > cfg->class_cap[cls])
+			fatal("domain cache", c, "a thread's cache of the domain is corrupted");
 		flush(d, c, cls, n / 2);
 		n -= n / 2;
 	}
+	wipe_keyed(p, size);
 	PUT(c->off[cls][n], (uint32_t)((char *)p - d->lo));
 	PUT(c->n[cls], n + 1);
 	PUT(w->unsettled, w->unsettled - (long)size);

@@ -28,13 +28,19 @@
 /* The largest allocation a reservation could ever hold. */
 #define SIZE_LIMIT (PKALLOC_RESERVATION - 2 * PKALLOC_GUARD)
 
-/* A block just given by the arena: its start bit and page class. */
-static void arena_took(struct domain *d, void *p, size_t usable)
+/* A block just given by the arena: its start bit and page class.  NULL
+ * (ENOMEM) if it is not d's memory at all (see reserve_holds). */
+static void *arena_took(struct domain *d, void *p, size_t usable)
 {
+	if (!reserve_holds(d, p, usable)) {
+		dallocx(p, MALLOCX_TCACHE_NONE);
+		return NULL;
+	}
 	if (!rec_mark(d, p))
 		fatal("domain heap", p, "jemalloc gave a block that is allocated already");
 	rec_set_class(d, p, usable <= CACHE_MAX ? CACHE_CLASS(usable) : CLASS_NONE);
 	atomic_fetch_add_explicit(&d->allocated, usable, memory_order_relaxed);
+	return p;
 }
 
 static __attribute__((noinline)) void *alloc_in_window(struct domain *d, size_t size, int flags);
@@ -76,7 +82,7 @@ static void *alloc_in_window(struct domain *d, size_t size, int flags)
 		p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
 		/* The size class: as sallocx(p) would say, without its lookup. */
 		if (p)
-			arena_took(d, p, nallocx(size ? size : 1, flags));
+			p = arena_took(d, p, nallocx(size ? size : 1, flags));
 	}
 	window_close(&w);
 	if (!p) {
@@ -226,8 +232,10 @@ static void free_in_window(struct domain *d, void *ptr, unsigned cls, const char
 {
 	struct window w;
 	open_or_die(d, &w, call, ptr);
-	cache_settle_orphans(d);
+	/* Freed already?  Asked before orphans go back to the arena, which
+	 * would take the free key off a block that an orphan holds. */
 	check_live(d, ptr, call);
+	cache_settle_orphans(d);
 	if (cls == CLASS_NONE || cls > cfg->nclasses || !cache_free(d, ptr, cls))
 		wipe_free(d, ptr, call);
 	window_close(&w);
@@ -271,8 +279,8 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 		errno = err;
 		return NULL;
 	}
+	check_live(d, ptr, call);            /* before the orphans go: see free */
 	cache_settle_orphans(d);
-	check_live(d, ptr, call);
 	size_t old = sallocx(ptr, 0), now;
 	void *ret = ptr;
 	if (size <= old) {
@@ -285,8 +293,9 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 	} else {
 		extent_take_error();
 		ret = mallocx(size, ARENA_FLAGS(d));
+		if (ret)
+			ret = arena_took(d, ret, sallocx(ret, 0));
 		if (ret) {
-			arena_took(d, ret, sallocx(ret, 0));
 			memcpy(ret, ptr, old);
 			wipe_free(d, ptr, call);
 		} else {

@@ -7,9 +7,10 @@
 #define PKALLOC_RESERVE_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
-struct domain;
+#include "internal.h"
 
 #define RESERVE_SHIFT   32        /* log2(PKALLOC_RESERVATION) */
 #define RESERVE_REGIONS (1u << (47 - RESERVE_SHIFT))
@@ -22,6 +23,22 @@ static inline int reserve_owned(const void *p)
 	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
 	return r < RESERVE_REGIONS &&
 	       atomic_load_explicit(&reserve_owner[r], memory_order_relaxed) != 0;
+}
+
+/*
+ * 1 if [p, p + n) lies in the part of d's reservation handed to jemalloc.
+ * The owner table is asked too, not only d->lo, so that no single stray
+ * write to the registry makes plain memory pass for d's.  jemalloc can
+ * hand out memory of another arena: in a thread-exit destructor that runs
+ * after its own, it serves every call from arena 0.
+ */
+static inline int reserve_holds(struct domain *d, const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, r = a >> RESERVE_SHIFT;
+	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
+	return r < RESERVE_REGIONS &&
+	       atomic_load_explicit(&reserve_owner[r], memory_order_relaxed) == (uint16_t)(d - registry + 1) &&
+	       (const char *)p >= d->lo && (const char *)p <= top && n <= (size_t)(top - (const char *)p);
 }
 
 int reserve_create(struct domain *d, unsigned slot) __attribute__((visibility("hidden")));
