@@ -94,10 +94,12 @@ typedef struct domain domain_t;
 PKALLOC_API domain_t *domain_create(const char *name, unsigned flags) PKALLOC_WUR;
 
 /*
- * Destroy a domain: every allocation in it is released and its memory is
- * unmapped.  Calls in progress on d in other threads (an allocation, a free)
- * are waited for, up to about 100 ms.  Errors: EINVAL (not a live domain),
- * EBUSY (some thread is inside it, or is still allocating in it).
+ * Destroy a domain: every allocation in it is released and its pages are
+ * dropped; its address range stays reserved and inaccessible until a later
+ * domain takes it (see "Replacing malloc").  Calls in progress on d in
+ * other threads (an allocation, a free) are waited for, up to about 100 ms.
+ * Errors: EINVAL (not a live domain), EBUSY (some thread is inside it, or
+ * is still allocating in it).
  */
 PKALLOC_API int domain_destroy(domain_t *d);
 
@@ -219,8 +221,15 @@ PKALLOC_API int pkalloc_install_fault_handler(void);
  *   Not in effect when libpkalloc is loaded with dlopen (neither linked nor
  *   preloaded), nor under a sanitizer runtime that replaces malloc itself:
  *   there only domain_free and domain_realloc take domain memory, and
- *   nothing is captured.  Freeing memory of a destroyed domain is undefined,
- *   as any use after free.
+ *   nothing is captured.
+ *
+ *   A pointer of a destroyed domain given to free, realloc, delete,
+ *   malloc_usable_size, domain_free or domain_realloc is fatal ("its
+ *   domain was destroyed") while its range is kept: a destroyed domain's
+ *   range is reused by a new domain only once more than 16 such ranges
+ *   wait, oldest first.  After that the pointer is taken for the new
+ *   domain's: fatal, unless an allocation of it starts there, which is
+ *   then freed, as any use after free may.
  */
 
 /*

@@ -125,7 +125,10 @@ static struct domain *lookup(const void *ptr, const char **why)
 {
 	int slot = reserve_slot_of(ptr);
 	if (slot < 0) {
-		*why = "not domain memory";
+		if (reserve_destroyed(ptr))
+			*why = "its domain was destroyed";
+		else
+			*why = "not domain memory";
 		return NULL;
 	}
 	struct domain *d = &registry[slot];

@@ -13,10 +13,12 @@ struct domain;
 
 #define RESERVE_SHIFT   32        /* log2(PKALLOC_RESERVATION) */
 #define RESERVE_REGIONS (1u << (47 - RESERVE_SHIFT))
+#define RESERVE_TOMB    0xffffu   /* owner of a destroyed domain's range, kept */
 
 extern _Atomic uint16_t reserve_owner[RESERVE_REGIONS] __attribute__((visibility("hidden")));
 
-/* 1 if p lies in some domain's reservation: free()'s test, one load. */
+/* 1 if p lies in some domain's reservation, or in a destroyed domain's
+ * range that is kept (a tombstone): free()'s test, one load. */
 static inline int reserve_owned(const void *p)
 {
 	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
@@ -28,5 +30,7 @@ int reserve_create(struct domain *d, unsigned slot) __attribute__((visibility("h
 void reserve_destroy(struct domain *d) __attribute__((visibility("hidden")));
 /* Registry slot whose reservation holds p, or -1. */
 int reserve_slot_of(const void *p) __attribute__((visibility("hidden")));
+/* 1 if p lies in a destroyed domain's range that no new domain took yet. */
+int reserve_destroyed(const void *p) __attribute__((visibility("hidden")));
 
 #endif
