@@ -119,6 +119,41 @@ void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
 }
 
 #define NOT_AN_ALLOCATION "not an allocation of its domain (interior pointer or freed already)"
+#define BAD_EXTENT "jemalloc's size for it runs past its domain or over another allocation (corrupted radix tree?)"
+
+/* 1 if an allocation other than the one at p starts in (p, p + n). */
+static int starts_within(struct domain *d, const void *p, size_t n)
+{
+	size_t first = (size_t)((const char *)p - d->lo) / 8 + 1;
+	size_t end = (size_t)((const char *)p - d->lo) / 8 + n / 8;   /* exclusive */
+	for (size_t i = first; i < end;) {
+		uint64_t w = atomic_load_explicit(&d->starts[i >> 6], memory_order_relaxed) >> (i & 63);
+		size_t span = 64 - (i & 63);
+		if (span > end - i)
+			w &= (UINT64_C(1) << (end - i)) - 1, span = end - i;
+		if (w)
+			return 1;
+		i += span;
+	}
+	return 0;
+}
+
+/*
+ * The usable size jemalloc gives ptr of domain d, before it is wiped, freed
+ * or copied by that size.  jemalloc finds it in its radix tree, which lives
+ * in plain memory: a stray write there could make the wipe run over other
+ * secrets, or off the domain.  So [ptr, ptr + size) must end below the
+ * domain's top and hold no other allocation's start (ptr's own bit may be
+ * clear already): one bitmap word per 512 bytes, against a wipe of them.
+ */
+static size_t size_checked(struct domain *d, const void *ptr, const char *call)
+{
+	size_t n = sallocx(ptr, 0);
+	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
+	if (n == 0 || n > (size_t)(top - (const char *)ptr) || starts_within(d, ptr, n))
+		fatal(call, ptr, BAD_EXTENT);
+	return n;
+}
 
 /* The domain that ptr starts an allocation of, or NULL with *why set. */
 static struct domain *lookup(const void *ptr, const char **why)
@@ -164,7 +199,7 @@ static void wipe_free(struct domain *d, void *ptr, const char *call)
 {
 	if (!clear_start(d, ptr))
 		fatal(call, ptr, NOT_AN_ALLOCATION);
-	size_t n = sallocx(ptr, 0);
+	size_t n = size_checked(d, ptr, call);
 	explicit_bzero(ptr, n);
 	sdallocx(ptr, n, tcache_flags(d));
 	atomic_fetch_sub_explicit(&d->allocated, n, memory_order_relaxed);
@@ -224,7 +259,7 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 		errno = err;
 		return NULL;
 	}
-	size_t old = sallocx(ptr, 0), now;
+	size_t old = size_checked(d, ptr, call), now;
 	void *ret = ptr;
 	if (size <= old) {
 		/* What the caller gave up must not stay behind. */
@@ -283,7 +318,7 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 		errno = err;
 		return NULL;
 	}
-	size_t old = sallocx(ptr, 0);
+	size_t old = size_checked(from, ptr, "domain_realloc");
 	memcpy(ret, ptr, old < size ? old : size);
 	wipe_free(from, ptr, "domain_realloc");
 	window_close(&wt);
