@@ -295,6 +295,15 @@ int domain_enter(domain_t *dh, int access)
 			remove_entry(lv, e);
 			goto out;
 		}
+		/* Pinned, d cannot change hands now; but between the check and
+		 * the pin, dh's domain may have been destroyed and d given to a
+		 * new one (see domain_create): never enter that one. */
+		if (UNLIKELY(domain_check(dh) != d)) {
+			remove_entry(lv, e);
+			unpinned(d);
+			err = EINVAL;
+			goto out;
+		}
 	} else if (ENTRY_DEPTH(e->st) == PKALLOC_MAX_NEST) {
 		err = EOVERFLOW;
 		goto out;

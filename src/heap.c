@@ -47,7 +47,20 @@ static int is_start(struct domain *d, const void *p)
 	return (atomic_load_explicit(&d->starts[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
 }
 
-void *heap_alloc(struct domain *d, size_t size, int flags)
+/* The handle a call came with is d's still, now that d is pinned: between
+ * the check and the pin its domain may have been destroyed and the record
+ * given to a new domain (domain_create says why that is not prevented). */
+static int still(const domain_t *dh, struct domain *d, struct window *w)
+{
+	if (!dh || LIKELY(domain_check(dh) == d))
+		return 1;
+	window_close(w);
+	errno = EINVAL;
+	return 0;
+}
+
+/* size bytes in d, for handle dh (NULL: d came from elsewhere). */
+static void *alloc_in(struct domain *d, const domain_t *dh, size_t size, int flags)
 {
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
@@ -59,6 +72,8 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 		errno = err;
 		return NULL;
 	}
+	if (!still(dh, d, &w))
+		return NULL;
 	/* mallocx(0) is undefined: 0 bytes get the smallest size class. */
 	extent_take_error();
 	void *p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
@@ -75,6 +90,11 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 	return p;
 }
 
+void *heap_alloc(struct domain *d, size_t size, int flags)
+{
+	return alloc_in(d, NULL, size, flags);
+}
+
 static struct domain *checked(domain_t *dh)
 {
 	struct domain *d = domain_check(dh);
@@ -86,7 +106,7 @@ static struct domain *checked(domain_t *dh)
 void *domain_malloc(domain_t *dh, size_t size)
 {
 	struct domain *d = checked(dh);
-	return d ? heap_alloc(d, size, 0) : NULL;
+	return d ? alloc_in(d, dh, size, 0) : NULL;
 }
 
 void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
@@ -99,7 +119,7 @@ void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return heap_alloc(d, total, MALLOCX_ZERO);
+	return alloc_in(d, dh, total, MALLOCX_ZERO);
 }
 
 void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
@@ -115,7 +135,7 @@ void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return heap_alloc(d, size, MALLOCX_LG_ALIGN(__builtin_ctzl(alignment)));
+	return alloc_in(d, dh, size, MALLOCX_LG_ALIGN(__builtin_ctzl(alignment)));
 }
 
 #define NOT_AN_ALLOCATION "not an allocation of its domain (interior pointer or freed already)"
@@ -251,7 +271,8 @@ size_t domain_usable_size(const void *ptr)
 }
 
 /* Resize within one domain: in place if jemalloc can, else move. */
-static void *resize_in(struct domain *d, void *ptr, size_t size, const char *call)
+static void *resize_in(struct domain *d, const domain_t *dh, void *ptr, size_t size,
+                       const char *call)
 {
 	struct window w;
 	int err = window_open(d, &w, 0);
@@ -259,6 +280,8 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 		errno = err;
 		return NULL;
 	}
+	if (!still(dh, d, &w))
+		return NULL;
 	size_t old = size_checked(d, ptr, call), now;
 	void *ret = ptr;
 	if (size <= old) {
@@ -291,7 +314,7 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	if (!d)
 		return NULL;
 	if (!ptr)
-		return heap_alloc(d, size, 0);
+		return alloc_in(d, dh, size, 0);
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
 		return NULL;
@@ -300,11 +323,11 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 		size = 1;
 	struct domain *from = owner_of(ptr, "domain_realloc");
 	if (from == d)
-		return resize_in(d, ptr, size, "domain_realloc");
+		return resize_in(d, dh, ptr, size, "domain_realloc");
 
 	/* Moving between domains: both stay open while the bytes cross.  If
 	 * either cannot be opened, ptr stays as it was. */
-	void *ret = heap_alloc(d, size, 0);
+	void *ret = alloc_in(d, dh, size, 0);
 	if (!ret)
 		return NULL;
 	struct window wf, wt;
@@ -332,5 +355,5 @@ void *heap_realloc(void *ptr, size_t size, const char *call)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return resize_in(owner_of(ptr, call), ptr, size, call);
+	return resize_in(owner_of(ptr, call), NULL, ptr, size, call);
 }
