@@ -227,7 +227,7 @@ PKALLOC_API int pkalloc_install_fault_handler(void);
  *   malloc_usable_size, domain_free or domain_realloc is fatal ("its
  *   domain was destroyed") while its range is kept: a destroyed domain's
  *   range is reused by a new domain only once more than 16 such ranges
- *   wait, oldest first.  After that the pointer is taken for the new
+ *   wait (or no other address space is left), oldest first.  After that the pointer is taken for the new
  *   domain's: fatal, unless an allocation of it starts there, which is
  *   then freed, as any use after free may.
  */

@@ -13,9 +13,10 @@
  * pointer was domain memory (ordinary memory cannot move in there) and
  * stops with a clear line instead of handing it to jemalloc.  New domains
  * take these ranges back oldest first, and only while more than
- * RESERVE_KEEP of them wait: a dangling pointer stays recognised through
- * at least that many later destroys.  The ranges kept are never more than
- * the most domains ever alive at once, plus RESERVE_KEEP.
+ * RESERVE_KEEP of them wait (or when the system has no address space
+ * left): a dangling pointer stays recognised through at least that many
+ * later destroys.  The ranges kept are never more than the most domains
+ * ever alive at once, plus RESERVE_KEEP.
  */
 #include "internal.h"
 #include "protect.h"
@@ -46,10 +47,11 @@ static unsigned retired_head, retired_n;
 
 static void reserve_retire(char *base);
 
-/* A kept range for a new domain, or NULL: only past RESERVE_KEEP waiting. */
-static char *take_retired(void)
+/* A kept range for a new domain, or NULL: only past RESERVE_KEEP waiting,
+ * unless the system has no address space left (any). */
+static char *take_retired(int any)
 {
-	if (retired_n <= RESERVE_KEEP)
+	if (retired_n <= (any ? 0 : RESERVE_KEEP))
 		return NULL;
 	char *base = retired[retired_head];
 	retired_head = (retired_head + 1) % RETIRED_CAP;
@@ -59,9 +61,10 @@ static char *take_retired(void)
 
 int reserve_create(struct domain *d, unsigned slot)
 {
-	void *base = take_retired();
+	void *base = take_retired(0);
 	int err;
-	if (!base && (err = prot_reserve(PKALLOC_RESERVATION, PKALLOC_RESERVATION, &base)) != 0)
+	if (!base && (err = prot_reserve(PKALLOC_RESERVATION, PKALLOC_RESERVATION, &base)) != 0 &&
+	    !(err == ENOMEM && (base = take_retired(1))))
 		return err;
 	uintptr_t region = (uintptr_t)base >> REGION_SHIFT;
 	if (region >= REGIONS) {          /* only with 5-level paging hints */
