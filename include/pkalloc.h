@@ -111,7 +111,9 @@ PKALLOC_API int domain_destroy(domain_t *d);
  * EOVERFLOW (PKALLOC_MAX_NEST enters of this domain already open), EBUSY
  * (PKALLOC_STRICT=1 and the domain would have to share a key), EOVERFLOW
  * also when a read-write enter of a DOMAIN_CAPTURE_MALLOC domain would make
- * more than PKALLOC_MAX_CAPTURE nested runs of capturing enters.
+ * more than PKALLOC_MAX_CAPTURE nested runs of capturing enters, EPERM (the
+ * thread is exiting and pkalloc's own thread-specific data destructor ran
+ * its last round: a later destructor can no longer enter, see pkalloc(3)).
  */
 PKALLOC_API int domain_enter(domain_t *d, int access);
 
