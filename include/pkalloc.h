@@ -235,6 +235,18 @@ PKALLOC_API int pkalloc_install_fault_handler(void);
  */
 
 /*
+ * Zero len bytes of the calling thread's stack just below the caller's
+ * frame, where the functions it called (a library handling a secret
+ * while a capturing domain holds its heap copies) may have left copies in
+ * their frames.  The stores cannot be optimised away.  Call it
+ * after such calls return, with len at least as deep as they went (a few
+ * pages for printf or a cipher); len must leave the stack room, as deep
+ * recursion must: past the stack's end the process dies with SIGSEGV at
+ * its guard page.  Never fails; async-signal-safe.
+ */
+PKALLOC_API void pkalloc_wipe_stack(size_t len);
+
+/*
  * The protection backend in use: "pku" or "mprotect"; "none" if the backend
  * asked for with PKALLOC_BACKEND is unavailable (domain_create then fails).
  */
