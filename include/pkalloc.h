@@ -58,7 +58,12 @@ extern "C" {
 #define PKALLOC_WUR
 #endif
 
-/* An opaque domain handle. */
+/*
+ * An opaque domain handle, checked by arithmetic on every call and never
+ * dereferenced: a wild pointer or a destroyed domain's handle gives EINVAL.
+ * It is not a secret nor a capability: the handle of another live domain
+ * is a fixed distance from a known one, and works for whoever computes it.
+ */
 typedef struct domain domain_t;
 
 /* Flags for domain_create(). */

@@ -6,9 +6,10 @@
  * a record's address but a token: an address in a PROT_NONE range reserved
  * for the purpose, encoding the record's slot and its generation (bumped at
  * every destroy).  It is checked by arithmetic, never dereferenced, so a
- * forged handle, or a destroyed one whose slot now holds another domain,
+ * wild pointer, or a destroyed handle whose slot now holds another domain,
  * gives EINVAL instead of a fault or a wrong domain; a stale handle can only
- * alias after 2^16 reuses of one slot.  Freed records are reused first-in
+ * alias after 2^16 reuses of one slot.  Handles are not secrets: a live
+ * neighbour's handle is a fixed offset away, and works.  Freed records are reused first-in
  * first-out, after every never-used one.
  */
 #include "internal.h"
