@@ -26,7 +26,7 @@ static char *p, *q;
 static uint64_t *leaf;          /* the radix-tree leaf element of p's slab */
 static uint64_t leaf_value;
 enum { MAX_CANDIDATES = 16 };
-static uint64_t *candidate[MAX_CANDIDATES], candidate_value[MAX_CANDIDATES];
+static uint64_t *candidate[MAX_CANDIDATES];
 static unsigned bad_szind;
 
 static size_t mallctl_size(const char *name)
@@ -61,8 +61,9 @@ static unsigned szind_of(size_t size)
 /* Words that look like the leaf element of an active slab of d's
  * reservation with size class szind: in resident pages of readable,
  * writable plain mappings (not the stack, whose dead frames may hold
- * copies).  Copies elsewhere may match too. */
-static int find_candidates(uintptr_t base, unsigned szind)
+ * copies).  Copies elsewhere may match too.  Their values go to `value`,
+ * on the stack: a copy in static memory would be found in turn. */
+static int find_candidates(uintptr_t base, unsigned szind, uint64_t *value)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
 	CHECK(f);
@@ -90,7 +91,7 @@ static int find_candidates(uintptr_t base, unsigned szind)
 				    (v & 1) && (v & 0xc) == 0) {
 					if (found < MAX_CANDIDATES) {
 						candidate[found] = &w[j];
-						candidate_value[found] = v;
+						value[found] = v;
 					}
 					found++;
 				}
@@ -109,9 +110,12 @@ static void corrupt(void)
 
 /* Of the candidates, the one whose change jemalloc's own lookup of p
  * sees (sallocx reads the tree, not the domain); each is put back. */
+static int candidates, hits;
 static int find_leaf(uintptr_t base, unsigned szind)
 {
-	int n = find_candidates(base, szind), hits = 0;
+	uint64_t candidate_value[MAX_CANDIDATES];
+	int n = candidates = find_candidates(base, szind, candidate_value);
+	hits = 0;
 	if (n > MAX_CANDIDATES)
 		return 0;
 	bad_szind = szind_of(65);
@@ -168,8 +172,12 @@ int main(void)
 	CHECK_OK(domain_exit(d));
 
 	uintptr_t base = (uintptr_t)p & ~(uintptr_t)(PKALLOC_RESERVATION - 1);
-	if (!find_leaf(base, szind_of(64)))
-		skip("found not one radix-tree leaf for the block (not jemalloc 5.3.0's layout?)");
+	if (!find_leaf(base, szind_of(64))) {
+		char why[160];
+		snprintf(why, sizeof why, "of %d words like the block's radix-tree leaf, %d are read as "
+		         "it, not one (not jemalloc 5.3.0's layout?)", candidates, hits);
+		skip(why);
+	}
 
 	/* One class up: the wipe would run over q. */
 	bad_szind = szind_of(65);
