@@ -58,7 +58,12 @@ extern "C" {
 #define PKALLOC_WUR
 #endif
 
-/* An opaque domain handle. */
+/*
+ * An opaque domain handle, checked by arithmetic on every call and never
+ * dereferenced: a wild pointer or a destroyed domain's handle gives EINVAL.
+ * It is not a secret nor a capability: the handle of another live domain
+ * is a fixed distance from a known one, and works for whoever computes it.
+ */
 typedef struct domain domain_t;
 
 /* Flags for domain_create(). */
@@ -95,10 +100,12 @@ typedef struct domain domain_t;
 PKALLOC_API domain_t *domain_create(const char *name, unsigned flags) PKALLOC_WUR;
 
 /*
- * Destroy a domain: every allocation in it is released and its memory is
- * unmapped.  Calls in progress on d in other threads (an allocation, a free)
- * are waited for, up to about 100 ms.  Errors: EINVAL (not a live domain),
- * EBUSY (some thread is inside it, or is still allocating in it).
+ * Destroy a domain: every allocation in it is released and its pages are
+ * dropped; its address range stays reserved and inaccessible until a later
+ * domain takes it (see "Replacing malloc").  Calls in progress on d in
+ * other threads (an allocation, a free) are waited for, up to about 100 ms.
+ * Errors: EINVAL (not a live domain), EBUSY (some thread is inside it, or
+ * is still allocating in it).
  */
 PKALLOC_API int domain_destroy(domain_t *d);
 
@@ -110,7 +117,9 @@ PKALLOC_API int domain_destroy(domain_t *d);
  * EOVERFLOW (PKALLOC_MAX_NEST enters of this domain already open), EBUSY
  * (PKALLOC_STRICT=1 and the domain would have to share a key), EOVERFLOW
  * also when a read-write enter of a DOMAIN_CAPTURE_MALLOC domain would make
- * more than PKALLOC_MAX_CAPTURE nested runs of capturing enters.
+ * more than PKALLOC_MAX_CAPTURE nested runs of capturing enters, EPERM (the
+ * thread is exiting and pkalloc's own thread-specific data destructor ran
+ * its last round: a later destructor can no longer enter, see pkalloc(3)).
  */
 PKALLOC_API int domain_enter(domain_t *d, int access);
 
@@ -230,8 +239,15 @@ PKALLOC_API int pkalloc_install_fault_handler(void);
  *   replaces malloc itself.  Where it is not in effect, only domain_free
  *   and domain_realloc take domain memory, and domain_create refuses
  *   DOMAIN_CAPTURE_MALLOC with ENOTSUP (capture never silently does
- *   nothing).  Freeing memory of a destroyed domain is undefined, as any
- *   use after free.
+ *   nothing).
+ *
+ *   A pointer of a destroyed domain given to free, realloc, delete,
+ *   malloc_usable_size, domain_free or domain_realloc is fatal ("its
+ *   domain was destroyed") while its range is kept: a destroyed domain's
+ *   range is reused by a new domain only once more than 16 such ranges
+ *   wait (or no other address space is left), oldest first.  After that the pointer is taken for the new
+ *   domain's: fatal, unless an allocation of it starts there, which is
+ *   then freed, as any use after free may.
  */
 
 /*
@@ -243,6 +259,18 @@ PKALLOC_API int pkalloc_install_fault_handler(void);
  * up, as pkalloc_backend does; sets no error.
  */
 PKALLOC_API int pkalloc_malloc_replaced(void);
+
+/*
+ * Zero len bytes of the calling thread's stack just below the caller's
+ * frame, where the functions it called (a library handling a secret
+ * while a capturing domain holds its heap copies) may have left copies in
+ * their frames.  The stores cannot be optimised away.  Call it
+ * after such calls return, with len at least as deep as they went (a few
+ * pages for printf or a cipher); len must leave the stack room, as deep
+ * recursion must: past the stack's end the process dies with SIGSEGV at
+ * its guard page.  Never fails; async-signal-safe.
+ */
+PKALLOC_API void pkalloc_wipe_stack(size_t len);
 
 /*
  * The protection backend in use: "pku" or "mprotect"; "none" if the backend

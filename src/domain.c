@@ -6,9 +6,10 @@
  * a record's address but a token: an address in a PROT_NONE range reserved
  * for the purpose, encoding the record's slot and its generation (bumped at
  * every destroy).  It is checked by arithmetic, never dereferenced, so a
- * forged handle, or a destroyed one whose slot now holds another domain,
+ * wild pointer, or a destroyed handle whose slot now holds another domain,
  * gives EINVAL instead of a fault or a wrong domain; a stale handle can only
- * alias after 2^16 reuses of one slot.  Freed records are reused first-in
+ * alias after 2^16 reuses of one slot.  Handles are not secrets: a live
+ * neighbour's handle is a fixed offset away, and works.  Freed records are reused first-in
  * first-out, after every never-used one.
  */
 #include "internal.h"
@@ -81,10 +82,15 @@ void domain_foreach_live(void (*fn)(struct domain *))
 	}
 }
 
+/* In a fork child: the lock, and the pin counts of free records, which
+ * threads that did not survive may have left half-way (see enter_pin). */
 void domain_registry_reset_lock(void) HIDDEN;
 void domain_registry_reset_lock(void)
 {
 	pthread_mutex_init(&registry_lock, NULL);
+	for (unsigned i = 0; registry && i < never_used; i++)
+		if (atomic_load(&registry[i].state) == DOM_FREE)
+			atomic_store(&registry[i].inside, 0);
 }
 
 static int take_slot(void)
@@ -179,7 +185,15 @@ domain_t *domain_create(const char *name, unsigned flags)
 	d->flags = flags;
 	d->nread = d->nwrite = d->fork_open = 0;
 	d->prot = PROT_NONE;
-	atomic_store(&d->inside, 0);
+	/* The pin count is not reset: a thread that checked a handle of the
+	 * record's previous domain may be between enter_pin's increment and
+	 * its decrement, and a store of 0 would have that decrement wrap the
+	 * new domain's count.  Clearing the DEAD bit keeps such pairs whole.
+	 * A stale pin that comes after this create does take hold, of the new
+	 * domain: whoever came with a handle checks it again once pinned
+	 * (domain_enter, the domain_malloc family), or under the registry
+	 * lock (domain_destroy). */
+	atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
 	atomic_store(&d->key, -1);        /* keys are given on first use */
 	atomic_store(&d->shared, 0);
 	atomic_store(&d->evicting, 0);
@@ -231,6 +245,13 @@ int domain_destroy(domain_t *dh)
 	prot_signals_off(&old);
 	domain_lock_registry();
 	int err = 0;
+	/* Creates and destroys hold the lock: checked here, the handle stays
+	 * d's (it may have been destroyed, and its record taken by a new
+	 * domain, since the check above). */
+	if (domain_check(dh) != d) {
+		err = EINVAL;
+		goto out;
+	}
 	/* Access windows last one jemalloc call (another thread flushing its
 	 * cache of d holds one too): wait for those a little, off the lock,
 	 * before calling d busy.  Threads inside d are seen below. */

@@ -18,10 +18,31 @@
 #include "metamap.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 
 static __thread struct open_set tls_set;
+
+/*
+ * Thread exit.  pkalloc's thread-specific-data destructor leaves every
+ * domain and takes the thread off the list that evictors and destroyers
+ * scan.  A destructor of another key that runs after it and enters a
+ * domain would put the thread back on the list, and if nothing of
+ * pkalloc's ran after that, the list would keep a dead thread's open set
+ * (its TLS, freed with the thread).  So the destructor arms itself again
+ * for every round the C library runs, up to PTHREAD_DESTRUCTOR_ITERATIONS,
+ * each time cleaning up what was entered since; after the last, entering
+ * is refused (EPERM).  Counting rounds needs the destructor armed before
+ * the thread began to exit: threads started by pkalloc's pthread_create
+ * and thrd_create, and the one that set pkalloc up, are armed from their
+ * start (EXIT_EARLY).  A thread armed only when it first entered a domain
+ * may be in a later round than its count says, so its first round is taken
+ * for its last (EXIT_LATE).
+ */
+enum { EXIT_UNARMED, EXIT_EARLY, EXIT_LATE, EXIT_DONE };
+static __thread unsigned char exit_state;
+static __thread unsigned char exit_rounds;
 
 /* The domain plain malloc allocates in (override.c): the innermost
  * capturing domain of the set, kept here so that malloc reads one word. */
@@ -275,10 +296,17 @@ int domain_enter(domain_t *dh, int access)
 			 * evictors.  Once per thread, with signals held off:
 			 * pthread_setspecific and the list's lock are not
 			 * async-signal-safe. */
+			if (exit_state == EXIT_DONE) {
+				err = EPERM;        /* past pkalloc's last exit round */
+				goto out;
+			}
 			sigset_t old;
 			prot_signals_off(&old);
 			if (!s->registered) {
-				pthread_setspecific(cfg->thread_key, s);
+				if (exit_state == EXIT_UNARMED) {
+					pthread_setspecific(cfg->thread_key, s);
+					exit_state = EXIT_LATE;
+				}
 				prot_threads_add(s);
 				s->registered = 1;
 			}
@@ -292,6 +320,15 @@ int domain_enter(domain_t *dh, int access)
 		SET_SCANNED(lv->n, lv->n + 1);
 		if ((err = pin_entered(d)) != 0) {
 			remove_entry(lv, e);
+			goto out;
+		}
+		/* Pinned, d cannot change hands now; but between the check and
+		 * the pin, dh's domain may have been destroyed and d given to a
+		 * new one (see domain_create): never enter that one. */
+		if (UNLIKELY(domain_check(dh) != d)) {
+			remove_entry(lv, e);
+			unpinned(d);
+			err = EINVAL;
 			goto out;
 		}
 	} else if (ENTRY_DEPTH(e->st) == PKALLOC_MAX_NEST) {
@@ -356,10 +393,26 @@ int domain_exit(domain_t *dh)
 	return 0;
 }
 
+void enter_thread_arm(void)
+{
+	if (exit_state != EXIT_UNARMED)
+		return;
+	capture_off++;            /* the C library may allocate for the key */
+	if (pthread_setspecific(cfg->thread_key, &tls_set) == 0)
+		exit_state = EXIT_EARLY;
+	capture_off--;
+}
+
 void enter_thread_exit(void *arg)
 {
 	struct open_set *s = arg;
 	struct open_level *lv = &s->lv[0];
+	if (exit_state == EXIT_EARLY && ++exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS)
+		pthread_setspecific(cfg->thread_key, s);      /* called again next round */
+	else
+		exit_state = EXIT_DONE;
+	if (!s->registered)
+		return;
 	set_changing();
 	/* From here on, malloc is ordinary again on this thread. */
 	for (unsigned l = 0; l < OPEN_LEVELS; l++)

@@ -72,8 +72,11 @@ extern __thread struct domain *enter_capture TLS_FAST __attribute__((visibility(
  * thread's TLS blocks, the loader) must never land in domain memory. */
 extern __thread int capture_off TLS_FAST __attribute__((visibility("hidden")));
 
-/* The calling thread's open set (fork handlers), and its exit handler. */
+/* The calling thread's open set (fork handlers), and its exit handler: a
+ * pthread key destructor, armed from the thread's start by
+ * enter_thread_arm, or when it first enters a domain. */
 struct open_set *enter_open_set(void) __attribute__((visibility("hidden")));
+void enter_thread_arm(void) __attribute__((visibility("hidden")));
 void enter_thread_exit(void *set) __attribute__((visibility("hidden")));
 
 #endif

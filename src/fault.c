@@ -48,9 +48,17 @@ static void report(struct domain *d, const siginfo_t *si, const ucontext_t *uc)
 		int access = enter_access_of(d);
 		line_put(&l, access == ACCESS_NONE ? ", not entered" :
 		        access == DOMAIN_RDONLY && is_write ? ", entered read-only" : ", entered");
-		if (si->si_code == SEGV_PKUERR) {
+		/* The domain is the one the address names, never the one si_pkey
+		 * names: a parked domain's pages keep the key they last had, the
+		 * kernel checks it before the page permissions, and that key may
+		 * belong to another domain by now. */
+		int key = atomic_load_explicit(&d->key, memory_order_relaxed);
+		if (cfg->backend && cfg->backend->per_thread &&
+		    (key < 0 || (si->si_code == SEGV_PKUERR && si->si_pkey != (unsigned)key))) {
+			line_put(&l, " (parked)");
+		} else if (si->si_code == SEGV_PKUERR) {
 			line_put(&l, " (pkey ");
-			line_put_num(&l, si->si_pkey, 10);
+			line_put_num(&l, (unsigned long)key, 10);
 			line_put(&l, ")");
 		} else {
 			line_put(&l, " (page permissions)");

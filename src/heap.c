@@ -43,9 +43,23 @@ static void *arena_took(struct domain *d, void *p, size_t usable)
 	return p;
 }
 
-static __attribute__((noinline)) void *alloc_in_window(struct domain *d, size_t size, int flags);
+static __attribute__((noinline)) void *alloc_in_window(struct domain *d, const domain_t *dh,
+                                                      size_t size, int flags);
 
-void *heap_alloc(struct domain *d, size_t size, int flags)
+/* The handle a call came with is d's still, now that d is pinned: between
+ * the check and the pin its domain may have been destroyed and the record
+ * given to a new domain (domain_create says why that is not prevented). */
+static int still(const domain_t *dh, struct domain *d, struct window *w)
+{
+	if (!dh || LIKELY(domain_check(dh) == d))
+		return 1;
+	window_close(w);
+	errno = EINVAL;
+	return 0;
+}
+
+/* size bytes in d, for handle dh (NULL: d came from elsewhere). */
+static void *alloc_in(struct domain *d, const domain_t *dh, size_t size, int flags)
 {
 	if (flags == 0 && size <= CACHE_MAX) {
 		/* The fast path: a thread inside d read-write, its cache. */
@@ -54,10 +68,10 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 		if (LIKELY(p != NULL))
 			return p;
 	}
-	return alloc_in_window(d, size, flags);
+	return alloc_in_window(d, dh, size, flags);
 }
 
-static void *alloc_in_window(struct domain *d, size_t size, int flags)
+static void *alloc_in_window(struct domain *d, const domain_t *dh, size_t size, int flags)
 {
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
@@ -69,6 +83,8 @@ static void *alloc_in_window(struct domain *d, size_t size, int flags)
 		errno = err;
 		return NULL;
 	}
+	if (!still(dh, d, &w))
+		return NULL;
 	cache_settle_orphans(d);
 	void *p = NULL;
 	unsigned cls;
@@ -92,6 +108,11 @@ static void *alloc_in_window(struct domain *d, size_t size, int flags)
 	return p;
 }
 
+void *heap_alloc(struct domain *d, size_t size, int flags)
+{
+	return alloc_in(d, NULL, size, flags);
+}
+
 static struct domain *checked(domain_t *dh)
 {
 	struct domain *d = domain_check(dh);
@@ -106,7 +127,7 @@ void *domain_malloc(domain_t *dh, size_t size)
 	if (LIKELY(p != NULL))
 		return p;
 	struct domain *d = checked(dh);
-	return d ? heap_alloc(d, size, 0) : NULL;
+	return d ? alloc_in(d, dh, size, 0) : NULL;
 }
 
 void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
@@ -119,7 +140,7 @@ void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return heap_alloc(d, total, MALLOCX_ZERO);
+	return alloc_in(d, dh, total, MALLOCX_ZERO);
 }
 
 void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
@@ -135,17 +156,39 @@ void *domain_aligned_alloc(domain_t *dh, size_t alignment, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return heap_alloc(d, size, MALLOCX_LG_ALIGN(__builtin_ctzl(alignment)));
+	return alloc_in(d, dh, size, MALLOCX_LG_ALIGN(__builtin_ctzl(alignment)));
 }
 
 #define NOT_AN_ALLOCATION "not an allocation of its domain (interior pointer or freed already)"
+#define BAD_EXTENT "jemalloc's size for it runs past its domain or over another allocation (corrupted radix tree?)"
+
+/*
+ * The usable size jemalloc gives ptr of domain d, before it is wiped, freed
+ * or copied by that size.  jemalloc finds it in its radix tree, which lives
+ * in plain memory: a stray write there could make the wipe run over other
+ * secrets, or off the domain.  So [ptr, ptr + size) must end below the
+ * domain's top and hold no other allocation's start (ptr's own bit may be
+ * clear already): one word of the page records per 512 bytes, against a
+ * wipe of them.
+ */
+static size_t size_checked(struct domain *d, const void *ptr, const char *call)
+{
+	size_t n = sallocx(ptr, 0);
+	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
+	if (n == 0 || n > (size_t)(top - (const char *)ptr) || rec_starts_within(d, ptr, n))
+		fatal(call, ptr, BAD_EXTENT);
+	return n;
+}
 
 /* The domain that ptr starts an allocation of, or NULL with *why set. */
 static struct domain *lookup(const void *ptr, const char **why)
 {
 	int slot = reserve_slot_of(ptr);
 	if (slot < 0) {
-		*why = "not domain memory";
+		if (reserve_destroyed(ptr))
+			*why = "its domain was destroyed";
+		else
+			*why = "not domain memory";
 		return NULL;
 	}
 	struct domain *d = &registry[slot];
@@ -190,7 +233,7 @@ static void wipe_free(struct domain *d, void *ptr, const char *call)
 {
 	if (!rec_clear(d, ptr))
 		fatal(call, ptr, NOT_AN_ALLOCATION);
-	size_t n = sallocx(ptr, 0);
+	size_t n = size_checked(d, ptr, call);
 	explicit_bzero(ptr, n);
 	sdallocx(ptr, n, MALLOCX_TCACHE_NONE);
 	atomic_fetch_sub_explicit(&d->allocated, n, memory_order_relaxed);
@@ -271,7 +314,8 @@ size_t domain_usable_size(const void *ptr)
 }
 
 /* Resize within one domain: in place if jemalloc can, else move. */
-static void *resize_in(struct domain *d, void *ptr, size_t size, const char *call)
+static void *resize_in(struct domain *d, const domain_t *dh, void *ptr, size_t size,
+                       const char *call)
 {
 	struct window w;
 	int err = window_open(d, &w, 0);
@@ -279,9 +323,11 @@ static void *resize_in(struct domain *d, void *ptr, size_t size, const char *cal
 		errno = err;
 		return NULL;
 	}
+	if (!still(dh, d, &w))
+		return NULL;
 	check_live(d, ptr, call);            /* before the orphans go: see free */
 	cache_settle_orphans(d);
-	size_t old = sallocx(ptr, 0), now;
+	size_t old = size_checked(d, ptr, call), now;
 	void *ret = ptr;
 	if (size <= old) {
 		/* What the caller gave up must not stay behind. */
@@ -313,7 +359,7 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	if (!d)
 		return NULL;
 	if (!ptr)
-		return heap_alloc(d, size, 0);
+		return alloc_in(d, dh, size, 0);
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;
 		return NULL;
@@ -322,11 +368,11 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 		size = 1;
 	struct domain *from = owner_of(ptr, "domain_realloc");
 	if (from == d)
-		return resize_in(d, ptr, size, "domain_realloc");
+		return resize_in(d, dh, ptr, size, "domain_realloc");
 
 	/* Moving between domains: both stay open while the bytes cross.  If
 	 * either cannot be opened, ptr stays as it was. */
-	void *ret = heap_alloc(d, size, 0);
+	void *ret = alloc_in(d, dh, size, 0);
 	if (!ret)
 		return NULL;
 	struct window wf, wt;
@@ -341,7 +387,7 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 		return NULL;
 	}
 	check_live(from, ptr, "domain_realloc");
-	size_t old = sallocx(ptr, 0);
+	size_t old = size_checked(from, ptr, "domain_realloc");
 	memcpy(ret, ptr, old < size ? old : size);
 	wipe_free(from, ptr, "domain_realloc");
 	window_close(&wt);
@@ -355,5 +401,5 @@ void *heap_realloc(void *ptr, size_t size, const char *call)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return resize_in(owner_of(ptr, call), ptr, size, call);
+	return resize_in(owner_of(ptr, call), NULL, ptr, size, call);
 }

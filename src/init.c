@@ -154,6 +154,8 @@ static void init_once(void)
 		}
 	}
 	mprotect(&ro, sizeof ro, PROT_READ);
+	if (ro.c.backend)
+		enter_thread_arm();      /* this thread too, from now on */
 }
 
 void pkalloc_init(void)

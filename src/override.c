@@ -346,8 +346,12 @@ EXPORT size_t malloc_usable_size(void *p)
 {
 	if (!p)
 		return 0;
-	if (UNLIKELY(reserve_owned(p)))
+	if (UNLIKELY(reserve_owned(p))) {
+		/* jemalloc knows nothing of the range any more: it would crash. */
+		if (reserve_destroyed(p))
+			fatal("malloc_usable_size", p, "its domain was destroyed");
 		return heap_usable(p);
+	}
 	return sallocx(p, 0);
 }
 

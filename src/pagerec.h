@@ -76,4 +76,25 @@ static inline void rec_set_class(struct domain *d, const void *p, unsigned cls)
 	atomic_store_explicit(&rec_of(d, p)->cls, (uint8_t)cls, memory_order_relaxed);
 }
 
+/* 1 if an allocation other than the one at p starts in (p, p + n): a word
+ * of the records per 512 bytes. */
+static inline int rec_starts_within(struct domain *d, const void *p, size_t n)
+{
+	size_t at = (size_t)((const char *)p - d->lo) / 8;
+	size_t end = at + n / 8;                  /* granules, exclusive */
+	for (size_t i = at + 1; i < end;) {
+		const char *a = d->lo + i * 8;
+		uint64_t w = atomic_load_explicit(rec_word(rec_of(d, a), a), memory_order_relaxed) >> (i & 63);
+		size_t span = 64 - (i & 63);
+		if (span > end - i) {
+			w &= (UINT64_C(1) << (end - i)) - 1;
+			span = end - i;
+		}
+		if (w)
+			return 1;
+		i += span;
+	}
+	return 0;
+}
+
 #endif

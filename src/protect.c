@@ -1,6 +1,6 @@
 /*
  * OS primitives both protection backends share: reserving address space,
- * giving it back, and purging pages.  Purging uses madvise, never a fresh
+ * emptying it, giving it back, and purging pages.  Purging uses madvise, never a fresh
  * mmap: mmap over a range would reset its protection key to 0, while
  * madvise keeps the key and the permissions and brings pages back zeroed.
  */
@@ -79,6 +79,19 @@ int prot_unlock(void *addr, size_t size)
 int prot_wipe_on_fork(void *addr, size_t size)
 {
 	return inject_madvise(addr, size, MADV_WIPEONFORK) == 0 ? 0 : errno;
+}
+
+int prot_empty(void *addr, size_t size)
+{
+	/* A fresh mapping over the old one, in one step: unlike madvise it
+	 * drops the protection key with the pages. */
+	void *p = inject_mmap(addr, size, PROT_NONE,
+	                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED)
+		return errno;
+	if (inject_madvise(addr, size, MADV_DONTDUMP) != 0)
+		return errno;
+	return prot_no_huge_pages(addr, size);
 }
 
 int prot_release(void *addr, size_t size)

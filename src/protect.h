@@ -112,6 +112,9 @@ extern const struct backend backend_mprotect __attribute__((visibility("hidden")
 /* OS primitives shared by both backends (protect.c). */
 int prot_reserve(size_t size, size_t align, void **out) __attribute__((visibility("hidden")));
 int prot_release(void *addr, size_t size) __attribute__((visibility("hidden")));
+/* Map a reserved range afresh in place: empty, PROT_NONE, key 0, no core
+ * dump, no huge pages; nothing else can take it meanwhile. */
+int prot_empty(void *addr, size_t size) __attribute__((visibility("hidden")));
 /* Lock pages in RAM as they are touched (mlock2 MLOCK_ONFAULT). */
 int prot_lock(void *addr, size_t size) __attribute__((visibility("hidden")));
 int prot_unlock(void *addr, size_t size) __attribute__((visibility("hidden")));

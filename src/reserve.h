@@ -14,10 +14,12 @@
 
 #define RESERVE_SHIFT   32        /* log2(PKALLOC_RESERVATION) */
 #define RESERVE_REGIONS (1u << (47 - RESERVE_SHIFT))
+#define RESERVE_TOMB    0xffffu   /* owner of a destroyed domain's range, kept */
 
 extern _Atomic uint16_t reserve_owner[RESERVE_REGIONS] __attribute__((visibility("hidden")));
 
-/* 1 if p lies in some domain's reservation: free()'s test, one load. */
+/* 1 if p lies in some domain's reservation, or in a destroyed domain's
+ * range that is kept (a tombstone): free()'s test, one load. */
 static inline int reserve_owned(const void *p)
 {
 	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
@@ -49,7 +51,10 @@ static inline int reserve_slot_of(const void *p)
 	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
 	if (r >= RESERVE_REGIONS)
 		return -1;
-	return (int)atomic_load_explicit(&reserve_owner[r], memory_order_acquire) - 1;
+	unsigned o = atomic_load_explicit(&reserve_owner[r], memory_order_acquire);
+	return o == RESERVE_TOMB ? -1 : (int)o - 1;
 }
+/* 1 if p lies in a destroyed domain's range that no new domain took yet. */
+int reserve_destroyed(const void *p) __attribute__((visibility("hidden")));
 
 #endif

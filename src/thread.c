@@ -49,6 +49,8 @@ static struct start take_start(void *p)
 	free(p);
 	if (cfg->backend && cfg->backend->thread_start)
 		cfg->backend->thread_start();
+	if (cfg->backend)
+		enter_thread_arm();      /* see enter.c: thread exit */
 	return s;
 }
 

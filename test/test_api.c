@@ -1,6 +1,8 @@
 /*
  * The public contract's error cases and handle checks: every documented
- * errno, on NULL, forged and destroyed handles, and the limits.
+ * errno, on NULL, wild and destroyed handles (what pkalloc(3) says a
+ * handle check catches: never a fault, never another domain), and the
+ * limits.
  */
 #include "test.h"
 
@@ -97,6 +99,26 @@ int main(void)
 	bad_handle(first, "destroyed, record reused");
 	CHECK(strcmp(domain_name(later), "later") == 0);
 	CHECK_OK(domain_destroy(later));
+
+	/* Wild pointers are checked, never dereferenced: random values, and
+	 * every address near a live handle off the handles' 16-byte grid. */
+	fprintf(stderr, "bad handle: 2000 random values, 4000 near a live handle\n");
+	uint64_t r = 0x9e3779b97f4a7c15u;
+	for (int i = 0; i < 2000; i++) {
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		domain_t *w = (domain_t *)(uintptr_t)r;
+		CHECK_ERR(domain_enter(w, DOMAIN_RDONLY), == -1, EINVAL);
+		CHECK_ERR(domain_name(w), == NULL, EINVAL);
+	}
+	for (int i = -2000; i < 2000; i++) {
+		if (i % 16 == 0)
+			continue;
+		domain_t *w = (domain_t *)((char *)d + i);
+		CHECK_ERR(domain_enter(w, DOMAIN_RDONLY), == -1, EINVAL);
+		CHECK_ERR(domain_destroy(w), == -1, EINVAL);
+	}
 
 	/* Access modes. */
 	CHECK_ERR(domain_enter(d, 0), == -1, EINVAL);

@@ -35,6 +35,7 @@
 
 #define NOT_DOMAIN "not domain memory"
 #define NOT_ALLOC  "not an allocation of its domain (interior pointer or freed already)"
+#define GONE       "its domain was destroyed"
 
 /* Sizes the compiler must not see (-Walloc-size-larger-than). */
 static volatile size_t max_sz = SIZE_MAX, half_sz = SIZE_MAX / 2 + 1;
@@ -185,7 +186,7 @@ static const struct { const char *name; row_fn *fn; } handle_calls[] = {
 /* Kinds of pointer: FOREIGN is no memory of jemalloc's nor a domain's;
  * HEAP an ordinary malloc block; INSIDE lies in a live domain's
  * reservation but starts no live allocation. */
-enum pkind { FOREIGN, HEAP, INSIDE, PKINDS };
+enum pkind { FOREIGN, HEAP, INSIDE, DEAD, PKINDS };
 
 static int p_domain_free(void) { domain_free(cur_p); return 0; }
 static int p_domain_realloc(void) { void *r = domain_realloc(d, cur_p, 32); (void)r; return 0; }
@@ -230,28 +231,33 @@ static int p_delete_sized(void) { _ZdlPvm(cur_p, 16); return 0; }
 static const struct {
 	const char *name;
 	row_fn *fn;
-	struct outcome on[PKINDS];      /* FOREIGN, HEAP, INSIDE */
+	struct outcome on[PKINDS];      /* FOREIGN, HEAP, INSIDE, DEAD */
 	int replacement;                /* a call of the malloc replacement */
 } pointer_calls[] = {
 	{ "domain_free", p_domain_free,
 	  { ABORTS("domain_free", NOT_DOMAIN), ABORTS("domain_free", NOT_DOMAIN),
-	    ABORTS("domain_free", NOT_ALLOC) }, 0 },
+	    ABORTS("domain_free", NOT_ALLOC), ABORTS("domain_free", GONE) }, 0 },
 	{ "domain_realloc(d, p, 32)", p_domain_realloc,
 	  { ABORTS("domain_realloc", NOT_DOMAIN), ABORTS("domain_realloc", NOT_DOMAIN),
-	    ABORTS("domain_realloc", NOT_ALLOC) }, 0 },
-	{ "domain_usable_size", p_usable, { FINE, FINE, FINE }, 0 },
-	{ "domain_of", NULL, { FINE, FINE, FINE }, 0 },     /* p_of_none / p_of_d */
+	    ABORTS("domain_realloc", NOT_ALLOC), ABORTS("domain_realloc", GONE) }, 0 },
+	{ "domain_usable_size", p_usable, { FINE, FINE, FINE, FINE }, 0 },
+	{ "domain_of", NULL, { FINE, FINE, FINE, FINE }, 0 },     /* p_of_none / p_of_d */
 	/* free and the rest of the C library's calls hand what is not domain
 	 * memory to jemalloc: a foreign pointer there is undefined, as in
-	 * any malloc, and is not tried. */
-	{ "free", p_free, { NA, NA, ABORTS("free", NOT_ALLOC) }, 1 },
-	{ "realloc(p, 32)", p_realloc, { NA, NA, ABORTS("realloc", NOT_ALLOC) }, 1 },
-	{ "realloc(p, 0)", p_realloc0, { NA, NA, ABORTS("free", NOT_ALLOC) }, 1 },
-	{ "reallocarray(p, 2, 16)", p_reallocarray, { NA, NA, ABORTS("realloc", NOT_ALLOC) }, 1 },
-	{ "malloc_usable_size", NULL, { NA, FINE, FINE }, 1 },  /* p_usable_heap / _plain_zero */
-	{ "operator delete(p)", p_delete, { NA, NA, ABORTS("operator delete", NOT_ALLOC) }, 1 },
+	 * any malloc, and is not tried.  A destroyed domain's pointer is
+	 * still known while its range is kept (pkalloc(3)). */
+	{ "free", p_free, { NA, NA, ABORTS("free", NOT_ALLOC), ABORTS("free", GONE) }, 1 },
+	{ "realloc(p, 32)", p_realloc,
+	  { NA, NA, ABORTS("realloc", NOT_ALLOC), ABORTS("realloc", GONE) }, 1 },
+	{ "realloc(p, 0)", p_realloc0, { NA, NA, ABORTS("free", NOT_ALLOC), ABORTS("free", GONE) }, 1 },
+	{ "reallocarray(p, 2, 16)", p_reallocarray,
+	  { NA, NA, ABORTS("realloc", NOT_ALLOC), ABORTS("realloc", GONE) }, 1 },
+	{ "malloc_usable_size", NULL,                             /* p_usable_heap / _plain_zero */
+	  { NA, FINE, FINE, ABORTS("malloc_usable_size", GONE) }, 1 },
+	{ "operator delete(p)", p_delete,
+	  { NA, NA, ABORTS("operator delete", NOT_ALLOC), ABORTS("operator delete", GONE) }, 1 },
 	{ "operator delete(p, 16)", p_delete_sized,
-	  { NA, NA, ABORTS("operator delete", NOT_ALLOC) }, 1 },
+	  { NA, NA, ABORTS("operator delete", NOT_ALLOC), ABORTS("operator delete", GONE) }, 1 },
 };
 
 /* ---- 3. Single rows ----------------------------------------------------- */
@@ -969,7 +975,7 @@ int main(void)
 		{ "a stack address", on_stack, FOREIGN },
 		{ "a static address", (char *)&tried, FOREIGN },
 		{ "a handle", (char *)d, FOREIGN },
-		{ "a pointer of a destroyed domain", dead_ptr, FOREIGN },
+		{ "a pointer of a destroyed domain", dead_ptr, DEAD },
 		{ "an ordinary heap block", plain, HEAP },
 		{ "secret + 1", secret + 1, INSIDE },
 		{ "secret + 8", secret + 8, INSIDE },
