@@ -341,28 +341,27 @@ static __attribute__((noinline)) struct cache *make(struct domain *d, struct way
 	return c;
 }
 
-static void table_list(void)
+/* List this thread's table, its exit handler armed (enter.c: the same
+ * handler, run once per destructor round, lets the caches go); 0 once the
+ * handler's last round has run: nothing would let a table go then. */
+static int table_list(void)
 {
-	/* Let this thread's caches go when it exits.  pthread_setspecific
-	 * may allocate: never in a domain this thread captures with. */
-	capture_off++;
-	pthread_setspecific(cfg->cache_key, &tls);
-	capture_off--;
+	if (!enter_thread_arm_late())
+		return 0;
 	pthread_mutex_lock(&tables_lock);
 	tls.link = tables;
 	tables = &tls;
 	tls.state = TABLE_LISTED;
 	pthread_mutex_unlock(&tables_lock);
+	return 1;
 }
 
 /* This thread's way on d, taken now if need be; NULL once the thread's
  * exit handler has run (later calls go to the arena). */
 static __attribute__((noinline)) struct way *way_miss(struct domain *d, uint32_t gen)
 {
-	if (tls.state == TABLE_EXITED)
+	if (tls.state == TABLE_EXITED || (tls.state == TABLE_NEW && !table_list()))
 		return NULL;
-	if (tls.state == TABLE_NEW)
-		table_list();
 	struct way *free_way = NULL;
 	for (unsigned i = 0; i < WAYS; i++) {
 		struct way *w = &tls.w[i];
@@ -610,9 +609,8 @@ void cache_domain_destroy(struct domain *d)
 	cache_unlock(d, &old);
 }
 
-void cache_thread_exit(void *arg)
+void cache_thread_exit(int last)
 {
-	(void)arg;
 	for (unsigned i = 0; i < WAYS; i++)
 		let_go(&tls.w[i]);
 	pthread_mutex_lock(&tables_lock);
@@ -622,9 +620,9 @@ void cache_thread_exit(void *arg)
 			break;
 		}
 	pthread_mutex_unlock(&tables_lock);
-	/* A later destructor's pkalloc calls go to the arena: a table listed
-	 * again would outlive the thread. */
-	tls.state = TABLE_EXITED;
+	/* After the last round, later destructors' pkalloc calls go to the
+	 * arena: a table listed again would outlive the thread. */
+	tls.state = last ? TABLE_EXITED : TABLE_NEW;
 }
 
 static void each_lock(struct domain *d)

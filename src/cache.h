@@ -57,9 +57,10 @@ void cache_domain_init(struct domain *d) __attribute__((visibility("hidden")));
  * every cache of d goes back to the arena. */
 void cache_domain_destroy(struct domain *d) __attribute__((visibility("hidden")));
 
-/* Thread exit (a pthread key destructor): this thread's caches become
- * orphans of their domains; no domain is opened. */
-void cache_thread_exit(void *arg) __attribute__((visibility("hidden")));
+/* Thread exit, at each round of the exit handler: this thread's caches
+ * become orphans of their domains; no domain is opened.  last: the
+ * handler runs no more, so no cache is made for this thread again. */
+void cache_thread_exit(int last) __attribute__((visibility("hidden")));
 
 /* fork(): locks in the prepare handler (registry lock held); after it,
  * the child keeps this thread's caches and makes every other thread's an

@@ -403,6 +403,24 @@ void enter_thread_arm(void)
 	capture_off--;
 }
 
+int enter_thread_arm_late(void)
+{
+	if (exit_state == EXIT_DONE)
+		return 0;
+	if (exit_state == EXIT_UNARMED) {
+		capture_off++;
+		pthread_setspecific(cfg->thread_key, &tls_set);
+		capture_off--;
+		exit_state = EXIT_LATE;
+	}
+	return 1;
+}
+
+int enter_thread_done(void)
+{
+	return exit_state == EXIT_DONE;
+}
+
 void enter_thread_exit(void *arg)
 {
 	struct open_set *s = arg;

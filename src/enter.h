@@ -77,6 +77,11 @@ extern __thread int capture_off TLS_FAST __attribute__((visibility("hidden")));
  * enter_thread_arm, or when it first enters a domain. */
 struct open_set *enter_open_set(void) __attribute__((visibility("hidden")));
 void enter_thread_arm(void) __attribute__((visibility("hidden")));
+/* For other per-thread state that needs the exit handler: arm it now if
+ * it is not; 0 if its last round has run (keep nothing per thread). */
+int enter_thread_arm_late(void) __attribute__((visibility("hidden")));
+/* 1 once the exit handler's last round has run on this thread. */
+int enter_thread_done(void) __attribute__((visibility("hidden")));
 void enter_thread_exit(void *set) __attribute__((visibility("hidden")));
 
 #endif

@@ -121,6 +121,14 @@ static void postfork_child(void)
 		cfg->backend->postfork_thread(enter_open_set(), 1);
 }
 
+/* Thread exit, one call per destructor round (enter.c counts them): the
+ * thread leaves every domain, and its caches become orphans. */
+static void thread_exit(void *set)
+{
+	enter_thread_exit(set);
+	cache_thread_exit(enter_thread_done());
+}
+
 static void init_once(void)
 {
 	/* jemalloc registers its fork handlers when it initialises; ours must
@@ -146,8 +154,7 @@ static void init_once(void)
 	ro.c.per_thread = ro.c.backend && ro.c.backend->per_thread;
 	ro.c.malloc_replaced = override_replaced();
 	if (ro.c.backend) {
-		if ((err = pthread_key_create(&ro.c.thread_key, enter_thread_exit)) != 0 ||
-		    (err = pthread_key_create(&ro.c.cache_key, cache_thread_exit)) != 0 ||
+		if ((err = pthread_key_create(&ro.c.thread_key, thread_exit)) != 0 ||
 		    (err = pthread_atfork(prefork, postfork_parent, postfork_child)) != 0) {
 			ro.c.backend = NULL;
 			ro.c.init_errno = err;

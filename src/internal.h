@@ -156,7 +156,6 @@ struct config {
 	int membarrier;                  /* expedited membarrier is registered */
 	int malloc_replaced;             /* the process's malloc is ours (override.c) */
 	pthread_key_t thread_key;
-	pthread_key_t cache_key;         /* lets a thread's caches go at exit */
 	/* Cache classes (cache.c): class of a size (by (size + 7) / 8) and
 	 * each class's size and bounds.  Read-only: a stray write cannot
 	 * make a class hand out less than was asked for. */
