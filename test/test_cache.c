@@ -10,6 +10,7 @@
  */
 #include "test.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/wait.h>
@@ -283,6 +284,74 @@ static void idle_stays_closed(void)
 		CHECK_INT(at_exit + at_evict, >=, 20000);
 }
 
+/* ---- pkalloc calls from destructors, to the last round -------------------- */
+
+static pthread_key_t late_key;
+static domain_t *late_dom;
+static void *late_block[64];
+
+/* Asks to run again until the C library's last round, and only then frees
+ * a block of the domain: the thread's first pkalloc call. */
+static void late_destructor(void *arg)
+{
+	uintptr_t round = (uintptr_t)arg & 0xff, i = (uintptr_t)arg >> 8;
+	if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+		pthread_setspecific(late_key, (void *)(i << 8 | (round + 1)));
+		return;
+	}
+	domain_free(late_block[i]);
+}
+
+static void *late_thread(void *arg)
+{
+	pthread_setspecific(late_key, (void *)((uintptr_t)arg << 8 | 1));
+	return NULL;
+}
+
+static void *user_thread(void *arg)
+{
+	(void)arg;
+	domain_free(domain_malloc(late_dom, 32));
+	return NULL;
+}
+
+static void late_run(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 64; i++) {
+		pthread_t t;
+		CHECK_INT(pthread_create(&t, NULL, i & 1 ? user_thread : late_thread,
+		                         (void *)(uintptr_t)i), ==, 0);
+		CHECK_INT(pthread_join(t, NULL), ==, 0);   /* the next one reuses its stack */
+	}
+	struct domain_stats st;
+	alarm(10);
+	CHECK_OK(domain_stats(late_dom, &st));
+	_exit(0);
+}
+
+/* A destructor whose first pkalloc call comes in the last round leaves
+ * nothing listed behind: the next thread on the same stack, and
+ * statistics, still work (they looped once). */
+static void late_destructors(void)
+{
+	CHECK_INT(pthread_key_create(&late_key, late_destructor), ==, 0);
+	CHECK(late_dom = domain_create("late", 0));
+	for (int i = 0; i < 64; i++)
+		CHECK(late_block[i] = domain_malloc(late_dom, 32));
+	char err[256];
+	int st = in_child(late_run, NULL, err, sizeof err);
+	if (!WIFEXITED(st))
+		fprintf(stderr, "%s", err);
+	CHECK_EXITED_OK(st);
+	for (int i = 1; i < 64; i += 2)
+		domain_free(late_block[i]);
+	for (int i = 0; i < 64; i += 2)
+		domain_free(late_block[i]);
+	CHECK_OK(domain_destroy(late_dom));
+	pthread_key_delete(late_key);
+}
+
 /* ---- remote frees wipe at once ------------------------------------------- */
 
 static void *free_remote(void *arg)
@@ -463,6 +532,7 @@ int main(void)
 	cross_thread();
 	remote_free();
 	thread_exits();
+	late_destructors();
 	destroy_under_caches();
 	fork_caches();
 	idle_stays_closed();
