@@ -134,17 +134,22 @@ void cache_classes_init(void)
 
 /* ---- the domain's cache lock --------------------------------------------- */
 
-/* A spin lock, held for short stretches with every signal off (a handler
- * of this thread may call into pkalloc). */
-static void cache_lock(struct domain *d, sigset_t *old)
+static void spin_lock(struct domain *d)
 {
-	prot_signals_off(old);
 	unsigned expect = 0;
 	while (!atomic_compare_exchange_weak_explicit(&d->cache_lock, &expect, 1,
 	                                              memory_order_acquire, memory_order_relaxed)) {
 		expect = 0;
 		sched_yield();
 	}
+}
+
+/* A spin lock, held for short stretches with every signal off (a handler
+ * of this thread may call into pkalloc). */
+static void cache_lock(struct domain *d, sigset_t *old)
+{
+	prot_signals_off(old);
+	spin_lock(d);
 }
 
 static void cache_unlock(struct domain *d, const sigset_t *old)
@@ -625,13 +630,10 @@ void cache_thread_exit(int last)
 	tls.state = last ? TABLE_EXITED : TABLE_NEW;
 }
 
+/* fork prepare handler (registry lock held): every domain's cache lock. */
 static void each_lock(struct domain *d)
 {
-	unsigned expect = 0;
-	while (!atomic_compare_exchange_weak(&d->cache_lock, &expect, 1)) {
-		expect = 0;
-		sched_yield();
-	}
+	spin_lock(d);
 }
 
 static void each_unlock(struct domain *d)
