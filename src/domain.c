@@ -323,8 +323,18 @@ domain_t *domain_of(const void *ptr)
 	if (slot < 0)
 		return NULL;
 	struct domain *d = &registry[slot];
-	return atomic_load_explicit(&d->state, memory_order_acquire) == DOM_LIVE ?
-	       domain_handle(d) : NULL;
+	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
+		return NULL;
+	domain_t *h = domain_handle(d);
+	/* The range and the record are read apart: meanwhile the domain may
+	 * have been destroyed (its range kept as a tombstone) and its record
+	 * taken by a new domain with a range of its own.  If the range still
+	 * belongs to the record, whose domain is still the one named, the
+	 * answer holds. */
+	atomic_thread_fence(memory_order_acquire);
+	if (reserve_slot_of(ptr) != slot || domain_check(h) != d)
+		return NULL;
+	return h;
 }
 
 const char *domain_name(const domain_t *dh)

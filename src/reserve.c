@@ -63,8 +63,10 @@ int reserve_create(struct domain *d, unsigned slot)
 {
 	void *base = take_retired(0);
 	int err;
+	/* No fresh range (ENOMEM; valgrind's address space manager says
+	 * EINVAL): a kept one, if any, rather than fail. */
 	if (!base && (err = prot_reserve(PKALLOC_RESERVATION, PKALLOC_RESERVATION, &base)) != 0 &&
-	    !(err == ENOMEM && (base = take_retired(1))))
+	    !(base = take_retired(1)))
 		return err;
 	uintptr_t region = (uintptr_t)base >> REGION_SHIFT;
 	if (region >= REGIONS) {          /* only with 5-level paging hints */
