@@ -149,10 +149,8 @@ static int starts_within(struct domain *d, const void *p, size_t n)
 	for (size_t i = first; i < end;) {
 		uint64_t w = atomic_load_explicit(&d->starts[i >> 6], memory_order_relaxed) >> (i & 63);
 		size_t span = 64 - (i & 63);
-		if (span > end - i) {
-			span = end - i;
-			w &= (UINT64_C(1) << span) - 1;
-		}
+		if (span > end - i)
+			w &= (UINT64_C(1) << (end - i)) - 1, span = end - i;
 		if (w)
 			return 1;
 		i += span;
