@@ -9,8 +9,8 @@
  * wild pointer, or a destroyed handle whose slot now holds another domain,
  * gives EINVAL instead of a fault or a wrong domain; a stale handle can only
  * alias after 2^16 reuses of one slot.  Handles are not secrets: a live
- * neighbour's handle is a fixed offset away, and works.  Freed records are reused first-in
- * first-out, after every never-used one.
+ * neighbour's handle is a fixed offset away, and works.  Freed records are
+ * reused first-in first-out, after every never-used one.
  */
 #include "internal.h"
 #include "protect.h"

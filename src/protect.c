@@ -1,8 +1,9 @@
 /*
  * OS primitives both protection backends share: reserving address space,
- * emptying it, giving it back, and purging pages.  Purging uses madvise, never a fresh
- * mmap: mmap over a range would reset its protection key to 0, while
- * madvise keeps the key and the permissions and brings pages back zeroed.
+ * emptying it, giving it back, and purging pages.  Purging uses madvise,
+ * never a fresh mmap: mmap over a range would reset its protection key to
+ * 0, while madvise keeps the key and the permissions and brings pages back
+ * zeroed.  Emptying a destroyed domain's range wants exactly that reset.
  */
 #define _GNU_SOURCE
 #include "internal.h"

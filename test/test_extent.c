@@ -62,7 +62,9 @@ static unsigned szind_of(size_t size)
  * reservation with size class szind: in resident pages of readable,
  * writable plain mappings (not the stack, whose dead frames may hold
  * copies).  Copies elsewhere may match too.  Their values go to `value`,
- * on the stack: a copy in static memory would be found in turn. */
+ * on the stack: a copy in static memory would be found in turn.  Under
+ * AddressSanitizer the scan reads its redzones too: not an error here. */
+__attribute__((no_sanitize_address))
 static int find_candidates(uintptr_t base, unsigned szind, uint64_t *value)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
