@@ -206,7 +206,7 @@ static __attribute__((noinline)) void flush(struct domain *d, struct cache *c, u
 		PUT(c->off[cls][i - k], GET(c->off[cls][i]));
 	PUT(c->n[cls], n - k);
 	size_t size = cfg->class_size[cls];
-	int flags = (int)(((unsigned)d->arena + 1u) << 20) | MALLOCX_TCACHE_NONE;
+	int flags = ARENA_FLAGS(d);
 	metamap_depth++;                 /* jemalloc may map metadata for d */
 	for (unsigned i = 0; i < k; i++) {
 		uint64_t *p = (uint64_t *)(d->lo + out[i]);
@@ -225,7 +225,7 @@ static __attribute__((noinline)) unsigned refill(struct domain *d, struct cache 
 	size_t size = cfg->class_size[cls];
 	unsigned want = cfg->class_cap[cls] / 2, got = 0;
 	uint32_t in[CACHE_CAP];
-	int flags = (int)(((unsigned)d->arena + 1u) << 20) | MALLOCX_TCACHE_NONE;
+	int flags = ARENA_FLAGS(d);
 	metamap_depth++;
 	while (got < want) {
 		char *p = mallocx(size, flags);
@@ -324,7 +324,7 @@ static __attribute__((noinline)) struct cache *make(struct domain *d, struct way
 		if (!c) {
 			/* A block of the domain's own arena, never a domain
 			 * allocation: no start bit, not counted. */
-			int flags = (int)(((unsigned)d->arena + 1u) << 20) | MALLOCX_TCACHE_NONE | MALLOCX_ZERO;
+			int flags = ARENA_FLAGS(d) | MALLOCX_ZERO;
 			metamap_depth++;
 			c = mallocx(sizeof *c, flags);
 			metamap_depth--;
@@ -433,9 +433,12 @@ static inline __attribute__((always_inline)) void *take(struct domain *d, unsign
 	PUT(c->n[cls], n - 1);
 	/* A cache inside the domain can be hit by the program's own stray
 	 * writes while it is entered: hand out only a block of this class, in
-	 * this domain (its owner by the table too, not only by d->lo). */
+	 * this domain: in the reservation the owner table gave the cache
+	 * (checked just now, not only by d->lo), below the top. */
 	struct page_rec *r = rec_of(d, p);
-	if (UNLIKELY(!reserve_holds(d, p, cfg->class_size[cls]) ||
+	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
+	if (UNLIKELY(((uintptr_t)p ^ (uintptr_t)c) >> RESERVE_SHIFT || (char *)p < d->lo ||
+	             (size_t)(top - (char *)p) < cfg->class_size[cls] ||
 	             !(atomic_load_explicit(rec_word(r, p), memory_order_relaxed) & rec_bit(p)) ||
 	             atomic_load_explicit(&r->cls, memory_order_relaxed) != cls))
 		fatal("domain cache", p, "a thread's cache of the domain is corrupted");
@@ -527,15 +530,6 @@ int cache_fast_free(void *p)
 	             cls == CLASS_NONE || cls > cfg->nclasses || !enter_open_now(d) ||
 	             *(uint64_t *)p == cfg->free_key))
 		return 0;       /* the caller's path says what is wrong, if anything */
-	return give(d, p, cls);
-}
-
-int cache_try_free(struct domain *d, void *p, unsigned cls)
-{
-	if (!enter_open_now(d))
-		return 0;
-	if (UNLIKELY(*(uint64_t *)p == cfg->free_key) && cache_holds(d, p))
-		return 0;        /* a double free: the caller says so */
 	return give(d, p, cls);
 }
 

@@ -25,11 +25,9 @@ void cache_classes_init(void) __attribute__((visibility("hidden")));
 void *cache_alloc(struct domain *d, unsigned cls) __attribute__((visibility("hidden")));
 int cache_free(struct domain *d, void *p, unsigned cls) __attribute__((visibility("hidden")));
 
-/* The same, for a caller holding no window: they return NULL and 0 unless
- * the calling thread can use d's memory right now (enter_open_now), and
- * cache_try_free also for a block that is freed already. */
+/* The same, for a caller holding no window: NULL unless the calling thread
+ * can use d's memory right now (enter_open_now). */
 void *cache_try_alloc(struct domain *d, unsigned cls) __attribute__((visibility("hidden")));
-int cache_try_free(struct domain *d, void *p, unsigned cls) __attribute__((visibility("hidden")));
 
 /* Empty d's orphans, if it has any: every call on d does, with a window
  * on d held, so that a cache let go waits for one call at most. */

@@ -19,12 +19,6 @@
 #include <errno.h>
 #include <string.h>
 
-/* jemalloc's MALLOCX_ARENA shifts a signed int: past arena 2046 that
- * overflows (UBSan says so); the same bits, computed unsigned. */
-#define ARENA_BITS(a)  ((int)(((unsigned)(a) + 1u) << 20))
-/* The arena, never a jemalloc thread cache. */
-#define ARENA_FLAGS(d) (ARENA_BITS((d)->arena) | MALLOCX_TCACHE_NONE)
-
 /* The largest allocation a reservation could ever hold. */
 #define SIZE_LIMIT (PKALLOC_RESERVATION - 2 * PKALLOC_GUARD)
 
@@ -126,8 +120,8 @@ void *domain_malloc(domain_t *dh, size_t size)
 	void *p = cache_fast_malloc(dh, size);
 	if (LIKELY(p != NULL))
 		return p;
-	struct domain *d = checked(dh);
-	return d ? alloc_in(d, dh, size, 0) : NULL;
+	struct domain *d = checked(dh);     /* the fast path was tried: the window's */
+	return d ? alloc_in_window(d, dh, size, 0) : NULL;
 }
 
 void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
@@ -218,11 +212,16 @@ static struct domain *owner_of(const void *ptr, const char *call)
 	return d;
 }
 
-/* ptr starts a block of d that is not sitting in a cache, freed already
- * (the free key, then a search to tell it from data); window on d held. */
+/* 1 if the start of a block, ptr, sits freed in a cache of d (the free
+ * key, then a search to tell it from data); window on d held. */
+static int freed_in_cache(struct domain *d, const void *ptr)
+{
+	return UNLIKELY(*(const uint64_t *)ptr == cfg->free_key) && cache_holds(d, ptr);
+}
+
 static void check_live(struct domain *d, const void *ptr, const char *call)
 {
-	if (UNLIKELY(*(const uint64_t *)ptr == cfg->free_key) && cache_holds(d, ptr))
+	if (freed_in_cache(d, ptr))
 		fatal(call, ptr, NOT_AN_ALLOCATION);
 }
 
@@ -252,23 +251,18 @@ static void open_or_die(struct domain *d, struct window *w, const char *call, co
 static __attribute__((noinline)) void free_in_window(struct domain *d, void *ptr, unsigned cls,
                                                     const char *call);
 
+/* After the fast path (cache_fast_free) declined. */
+static __attribute__((noinline)) void free_slow(void *ptr, const char *call)
+{
+	struct domain *d = owner_of(ptr, call);
+	free_in_window(d, ptr, rec_class(d, ptr), call);
+}
+
 void heap_free(void *ptr, const char *call)
 {
-	/* lookup() inlined, so that the page record is found once. */
-	int slot = reserve_slot_of(ptr);
-	struct domain *d = slot < 0 ? NULL : &registry[slot];
-	if (UNLIKELY(!d || atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE ||
-	             (const char *)ptr < d->lo ||
-	             (const char *)ptr >= atomic_load_explicit(&d->top, memory_order_acquire) ||
-	             ((uintptr_t)ptr & 7)))
-		d = owner_of(ptr, call);                  /* says why, and stops */
-	struct page_rec *r = rec_of(d, ptr);
-	if (UNLIKELY(!(atomic_load_explicit(rec_word(r, ptr), memory_order_relaxed) & rec_bit(ptr))))
-		fatal(call, ptr, NOT_AN_ALLOCATION);
-	unsigned cls = atomic_load_explicit(&r->cls, memory_order_relaxed);
-	if (cls != CLASS_NONE && cls <= cfg->nclasses && cache_try_free(d, ptr, cls))
+	if (LIKELY(cache_fast_free(ptr)))
 		return;          /* the fast path: a thread inside d read-write */
-	free_in_window(d, ptr, cls, call);
+	free_slow(ptr, call);
 }
 
 static void free_in_window(struct domain *d, void *ptr, unsigned cls, const char *call)
@@ -287,9 +281,9 @@ static void free_in_window(struct domain *d, void *ptr, unsigned cls, const char
 void domain_free(void *ptr)
 {
 	if (ptr && LIKELY(cache_fast_free(ptr)))
-		return;
+		return;          /* heap_free's fast path, a call nearer */
 	if (ptr)
-		heap_free(ptr, "domain_free");
+		free_slow(ptr, "domain_free");
 }
 
 size_t heap_usable(const void *ptr)
@@ -300,7 +294,7 @@ size_t heap_usable(const void *ptr)
 	if (!d || window_open(d, &w, PIN_SHARE_OK) != 0)
 		return 0;
 	/* A block sitting in a cache is freed already. */
-	size_t n = *(const uint64_t *)ptr == cfg->free_key && cache_holds(d, ptr) ? 0 : sallocx(ptr, 0);
+	size_t n = freed_in_cache(d, ptr) ? 0 : sallocx(ptr, 0);
 	window_close(&w);
 	return n;
 }

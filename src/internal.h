@@ -116,6 +116,11 @@ struct domain {
 	unsigned next_free;        /* free-list link (slot index + 1) */
 };
 
+/* jemalloc flags for d's arena, never a jemalloc thread cache (it would mix
+ * domains).  MALLOCX_ARENA shifts a signed int: past arena 2046 that
+ * overflows (UBSan says so); the same bits, computed unsigned. */
+#define ARENA_FLAGS(d) ((int)(((unsigned)(d)->arena + 1u) << 20) | MALLOCX_TCACHE_NONE)
+
 /* Registry (domain.c).  A handle is an address in a reserved PROT_NONE
  * range: HANDLE_STRIDE * (gen << HANDLE_SLOT_BITS | slot) past its base. */
 #define HANDLE_SLOT_BITS 12          /* MAX_DOMAINS */
