@@ -35,6 +35,9 @@
  *   when blocks move between a cache and the arena, per block of a batch.
  * - A double free of a cached block is caught by a per-process key the
  *   block holds while cached, confirmed by a search of the domain's caches.
+ *   Two frees of one block racing on two threads can both read the block
+ *   before either writes the key: catching those would take an atomic
+ *   exchange on every free, which this path does without (pkalloc(7)).
  * - The domain's byte counts move per batch; per call, the thread adds to
  *   its own count (one writer, plain stores), which statistics add up.
  */
