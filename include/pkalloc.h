@@ -64,7 +64,7 @@ extern "C" {
  * It is not a secret nor a capability: the handle of another live domain
  * is a fixed distance from a known one, and works for whoever computes it.
  */
-typedef struct domain domain_t;
+typedef struct pkalloc_domain domain_t;
 
 /* Flags for domain_create(). */
 #define DOMAIN_MLOCK      0x1   /* lock the domain's pages in RAM (no swap) */

@@ -48,6 +48,9 @@
 #include "cache.h"
 #include "metamap.h"
 #include "reserve.h"
+#include "settings.h"
+#include "fatal.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -106,7 +109,7 @@ static struct table *tables;
 
 void cache_classes_init(void)
 {
-	struct config *c = (struct config *)cfg;     /* still writable during init */
+	struct config *c = settings_edit();     /* writable during init */
 	unsigned n = 0;
 	size_t last = 0;
 	for (size_t size = 1; size <= CACHE_MAX; size++) {
@@ -176,7 +179,7 @@ static inline struct cache *checked(struct domain *d, const struct way *w)
 {
 	struct cache *c = w->c;
 	if (UNLIKELY(!reserve_holds(d, c, sizeof *c) || c->check != w->check))
-		fatal("domain cache", c, "a thread's cache pointer was overwritten");
+		fatal("domain cache", c, 0, "a thread's cache pointer was overwritten");
 	return c;
 }
 
@@ -189,7 +192,7 @@ static struct cache *slot_cache(struct domain *d, unsigned s)
 	struct cache *c = (struct cache *)(d->lo + d->cache_at[s]);
 	if (!reserve_holds(d, c, sizeof *c) ||
 	    c->check != check_of(c, s, atomic_load_explicit(&d->gen, memory_order_relaxed), c->owner))
-		fatal("domain cache", c, "a domain's list of caches was overwritten");
+		fatal("domain cache", c, 0, "a domain's list of caches was overwritten");
 	return c;
 }
 
@@ -201,7 +204,7 @@ static __attribute__((noinline)) void flush(struct domain *d, struct cache *c, u
 	uint32_t out[CACHE_CAP];
 	unsigned n = GET(c->n[cls]);
 	if (n > cfg->class_cap[cls])
-		fatal("domain cache", c, "a thread's cache of the domain is corrupted");
+		fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
 	if (k > n)
 		k = n;
 	memcpy(out, c->off[cls], k * sizeof out[0]);
@@ -214,7 +217,7 @@ static __attribute__((noinline)) void flush(struct domain *d, struct cache *c, u
 	for (unsigned i = 0; i < k; i++) {
 		uint64_t *p = (uint64_t *)(d->lo + out[i]);
 		if (!reserve_holds(d, p, size) || !rec_clear(d, p))
-			fatal("domain cache", p, "a cached block was not allocated");
+			fatal("domain cache", p, 0, "a cached block was not allocated");
 		*p = 0;                      /* the free key: the block is all zero now */
 		sdallocx(p, size, flags);
 	}
@@ -239,7 +242,7 @@ static __attribute__((noinline)) unsigned refill(struct domain *d, struct cache 
 			break;
 		}
 		if (!rec_mark(d, p))
-			fatal("domain heap", p, "jemalloc gave a block that is allocated already");
+			fatal("domain heap", p, 0, "jemalloc gave a block that is allocated already");
 		rec_set_class(d, p, cls);
 		in[got++] = (uint32_t)(p - d->lo);
 	}
@@ -299,7 +302,7 @@ static void let_go(struct way *w)
 	if (atomic_load(&d->gen) == w->gen && atomic_load(&d->state) == DOM_LIVE) {
 		settle(d, w);
 		if (w->slot > NO_SLOT)
-			fatal("domain cache", w->c, "a thread's cache pointer was overwritten");
+			fatal("domain cache", w->c, 0, "a thread's cache pointer was overwritten");
 		if (w->slot != NO_SLOT && d->slot_state[w->slot] == SLOT_OWNED) {
 			d->slot_state[w->slot] = SLOT_ORPHAN;
 			atomic_fetch_or_explicit(&d->orphans, UINT64_C(1) << w->slot, memory_order_relaxed);
@@ -415,7 +418,7 @@ static inline __attribute__((always_inline)) struct way *cache_of(struct domain 
 		return w;
 	}
 	if (UNLIKELY(w->slot != NO_SLOT))      /* a slot, and its cache forgotten */
-		fatal("domain cache", NULL, "a thread's cache pointer was overwritten");
+		fatal("domain cache", NULL, 0, "a thread's cache pointer was overwritten");
 	return make(d, w) ? w : NULL;
 }
 
@@ -431,7 +434,7 @@ static inline __attribute__((always_inline)) void *take(struct domain *d, unsign
 	if (UNLIKELY(n == 0) && (n = refill(d, c, cls)) == 0)
 		return NULL;
 	if (UNLIKELY(n > cfg->class_cap[cls]))
-		fatal("domain cache", c, "a thread's cache of the domain is corrupted");
+		fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
 	uint64_t *p = (uint64_t *)(d->lo + c->off[cls][n - 1]);
 	PUT(c->n[cls], n - 1);
 	/* A cache inside the domain can be hit by the program's own stray
@@ -444,7 +447,7 @@ static inline __attribute__((always_inline)) void *take(struct domain *d, unsign
 	             (size_t)(top - (char *)p) < cfg->class_size[cls] ||
 	             !(atomic_load_explicit(rec_word(r, p), memory_order_relaxed) & rec_bit(p)) ||
 	             atomic_load_explicit(&r->cls, memory_order_relaxed) != cls))
-		fatal("domain cache", p, "a thread's cache of the domain is corrupted");
+		fatal("domain cache", p, 0, "a thread's cache of the domain is corrupted");
 	*p = 0;                           /* the free key */
 	PUT(w->unsettled, w->unsettled + cfg->class_size[cls]);
 	return p;
@@ -476,7 +479,7 @@ static inline __attribute__((always_inline)) int give(struct domain *d, void *p,
 	unsigned n = c->n[cls];
 	if (UNLIKELY(n >= cfg->class_cap[cls])) {
 		if (n > cfg->class_cap[cls])
-			fatal("domain cache", c, "a thread's cache of the domain is corrupted");
+			fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
 		flush(d, c, cls, n / 2);
 		n -= n / 2;
 	}
@@ -510,7 +513,7 @@ void *cache_try_alloc(struct domain *d, unsigned cls)
 
 void *cache_fast_malloc(domain_t *dh, size_t size)
 {
-	struct domain *d = domain_check(dh);
+	struct domain *d = registry_check(dh);
 	if (UNLIKELY(!d || size > CACHE_MAX))
 		return NULL;
 	unsigned cls = CACHE_CLASS(size);
@@ -628,17 +631,19 @@ void cache_thread_exit(int last)
 }
 
 /* fork prepare handler (registry lock held): every domain's cache lock. */
-static void each_lock(struct domain *d)
+static void each_lock(struct domain *d, void *arg)
 {
+	(void)arg;
 	spin_lock(d);
 }
 
-static void each_unlock(struct domain *d)
+static void each_unlock(struct domain *d, void *arg)
 {
+	(void)arg;
 	atomic_store(&d->cache_lock, 0);
 }
 
-static void each_child(struct domain *d)
+static void each_child(struct domain *d, void *arg)
 {
 	if (d->flags & DOMAIN_WIPEONFORK) {
 		atomic_store(&d->orphans, 0);
@@ -646,12 +651,12 @@ static void each_child(struct domain *d)
 		memset(d->cache_at, 0, sizeof d->cache_at);
 		atomic_store(&d->cached, 0);
 	}
-	each_unlock(d);
+	each_unlock(d, arg);
 }
 
 void cache_prefork(void)
 {
-	domain_foreach_live(each_lock);
+	registry_foreach_live(each_lock, NULL);
 	pthread_mutex_lock(&tables_lock);
 }
 
@@ -659,7 +664,7 @@ void cache_postfork(int child)
 {
 	if (!child) {
 		pthread_mutex_unlock(&tables_lock);
-		domain_foreach_live(each_unlock);
+		registry_foreach_live(each_unlock, NULL);
 		return;
 	}
 	/* Only this thread lives on.  Every other thread's caches become
@@ -695,5 +700,5 @@ void cache_postfork(int child)
 			PUT(w->d, NULL);
 		}
 	}
-	domain_foreach_live(each_child);
+	registry_foreach_live(each_child, NULL);
 }

@@ -1,19 +1,15 @@
 /*
- * Domain lifecycle: the registry of domain records, handle checks,
- * domain_create/domain_destroy, domain_of and domain_name.
- *
- * Records live in one array mapped at init and never freed.  A handle is not
- * a record's address but a token: an address in a PROT_NONE range reserved
- * for the purpose, encoding the record's slot and its generation (bumped at
- * every destroy).  It is checked by arithmetic, never dereferenced, so a
- * wild pointer, or a destroyed handle whose slot now holds another domain,
- * gives EINVAL instead of a fault or a wrong domain; a stale handle can only
- * alias after 2^16 reuses of one slot.  Handles are not secrets: a live
- * neighbour's handle is a fixed offset away, and works.  Freed records are
- * reused first-in first-out, after every never-used one.
+ * Domain lifecycle: domain_create and domain_destroy.  Records and handles
+ * are the registry's (registry.c).
  */
 #include "internal.h"
+#include "registry.h"
+#include "settings.h"
+#include "init.h"
+#include "fatal.h"
 #include "protect.h"
+#include "openset.h"
+#include "pages.h"
 #include "reserve.h"
 #include "cache.h"
 #include "extent.h"
@@ -27,94 +23,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-
-_Static_assert(MAX_DOMAINS == 1 << HANDLE_SLOT_BITS, "handle layout");
-
-struct domain *registry;
-uintptr_t domain_handles;            /* base of the reserved handle range */
-#define handles domain_handles
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static unsigned never_used;             /* slots [never_used, MAX_DOMAINS) */
-static unsigned free_head, free_tail;   /* FIFO of freed slots, index + 1 */
-
-int domain_registry_init(void) HIDDEN;
-int domain_registry_init(void)
-{
-	void *p = mmap(NULL, MAX_DOMAINS * sizeof(struct domain), PROT_READ | PROT_WRITE,
-	               MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
-		return errno;
-	void *h = mmap(NULL, HANDLE_SPACE, PROT_NONE,
-	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (h == MAP_FAILED) {
-		int e = errno;
-		munmap(p, MAX_DOMAINS * sizeof(struct domain));
-		return e;
-	}
-	handles = (uintptr_t)h;
-	registry = p;
-	return 0;
-}
-
-domain_t *domain_handle(const struct domain *d)
-{
-	uintptr_t gen = atomic_load_explicit(&((struct domain *)d)->gen, memory_order_relaxed) &
-	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
-	uintptr_t id = gen << HANDLE_SLOT_BITS | domain_slot(d);
-	return (domain_t *)(handles + id * HANDLE_STRIDE);
-}
-
-unsigned domain_slot(const struct domain *d)
-{
-	return (unsigned)(d - registry);
-}
-
-void domain_lock_registry(void) { pthread_mutex_lock(&registry_lock); }
-void domain_unlock_registry(void) { pthread_mutex_unlock(&registry_lock); }
-
-/* Every domain that has an arena (live, or being destroyed). */
-void domain_foreach_live(void (*fn)(struct domain *))
-{
-	for (unsigned i = 0; registry && i < never_used; i++) {
-		int st = atomic_load(&registry[i].state);
-		if (st == DOM_LIVE || st == DOM_DYING)
-			fn(&registry[i]);
-	}
-}
-
-/* In a fork child: the lock, and the pin counts of free records, which
- * threads that did not survive may have left half-way (see enter_pin). */
-void domain_registry_reset_lock(void) HIDDEN;
-void domain_registry_reset_lock(void)
-{
-	pthread_mutex_init(&registry_lock, NULL);
-	for (unsigned i = 0; registry && i < never_used; i++)
-		if (atomic_load(&registry[i].state) == DOM_FREE)
-			atomic_store(&registry[i].inside, 0);
-}
-
-static int take_slot(void)
-{
-	if (never_used < MAX_DOMAINS)
-		return (int)never_used++;
-	if (!free_head)
-		return -1;
-	unsigned s = free_head - 1;
-	free_head = registry[s].next_free;
-	if (!free_head)
-		free_tail = 0;
-	return (int)s;
-}
-
-static void put_slot(unsigned s)
-{
-	registry[s].next_free = 0;
-	if (free_tail)
-		registry[free_tail - 1].next_free = s + 1;
-	else
-		free_head = s + 1;
-	free_tail = s + 1;
-}
 
 /* Create d's jemalloc arena; its metadata comes through d's hooks. */
 static int make_arena(struct domain *d)
@@ -145,7 +53,7 @@ static int drop_arena(struct domain *d)
 	mib[1] = d->arena;
 	struct window w;
 	if ((err = window_open(d, &w, PIN_ANY_STATE | PIN_SHARE_OK)) != 0)
-		fatal("mprotect", d->lo, "cannot open a domain");
+		fatal("mprotect", d->lo, err, "cannot open a domain");
 	/* Nobody can pin d now, so no cache of it is in use: every block
 	 * they hold goes back before the arena does. */
 	cache_domain_destroy(d);
@@ -173,10 +81,10 @@ domain_t *domain_create(const char *name, unsigned flags)
 	}
 
 	int err;
-	domain_lock_registry();
-	int slot = take_slot();
+	registry_lock();
+	int slot = registry_take_slot();
 	if (slot < 0) {
-		domain_unlock_registry();
+		registry_unlock();
 		errno = ENOSPC;
 		return NULL;
 	}
@@ -210,8 +118,8 @@ domain_t *domain_create(const char *name, unsigned flags)
 		goto fail_arena;
 
 	atomic_store_explicit(&d->state, DOM_LIVE, memory_order_release);
-	domain_unlock_registry();
-	return domain_handle(d);
+	registry_unlock();
+	return registry_handle(d);
 
 fail_arena:
 	reserve_destroy(d);
@@ -220,8 +128,8 @@ fail_arena:
 fail_reserve:
 	pthread_mutex_destroy(&d->lock);
 	atomic_store(&d->state, DOM_FREE);
-	put_slot((unsigned)slot);
-	domain_unlock_registry();
+	registry_put_slot((unsigned)slot);
+	registry_unlock();
 	errno = err;
 	return NULL;
 }
@@ -232,7 +140,7 @@ fail_reserve:
 
 int domain_destroy(domain_t *dh)
 {
-	struct domain *d = domain_check(dh);
+	struct domain *d = registry_check(dh);
 	if (!d) {
 		errno = EINVAL;
 		return -1;
@@ -243,12 +151,12 @@ int domain_destroy(domain_t *dh)
 	 * handler of this thread could otherwise wait for this very lock. */
 	sigset_t old;
 	prot_signals_off(&old);
-	domain_lock_registry();
+	registry_lock();
 	int err = 0;
 	/* Creates and destroys hold the lock: checked here, the handle stays
 	 * d's (it may have been destroyed, and its record taken by a new
 	 * domain, since the check above). */
-	if (domain_check(dh) != d) {
+	if (registry_check(dh) != d) {
 		err = EINVAL;
 		goto out;
 	}
@@ -263,20 +171,20 @@ int domain_destroy(domain_t *dh)
 			err = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* EINVAL: a destroy is under way */
 			goto out;
 		}
-		domain_unlock_registry();
+		registry_unlock();
 		/* A window's holder may be preempted: yield first, then sleep. */
 		if (tries < 100)
 			sched_yield();
 		else
 			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
-		domain_lock_registry();
-		if (domain_check(dh) != d) {
+		registry_lock();
+		if (registry_check(dh) != d) {
 			err = EINVAL;       /* destroyed meanwhile */
 			goto out;
 		}
 	}
-	prot_membarrier();
-	if (prot_anyone_inside(d)) {
+	openset_membarrier();
+	if (openset_anyone_inside(d)) {
 		/* Windows opened meanwhile keep their counts. */
 		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
 		err = EBUSY;
@@ -292,9 +200,7 @@ int domain_destroy(domain_t *dh)
 	if (drop_arena(d) != 0) {
 		atomic_store(&d->state, DOM_LIVE);
 		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
-		pthread_mutex_lock(&d->lock);
-		prot_apply(d);                 /* closed again if it shares a key */
-		pthread_mutex_unlock(&d->lock);
+		pages_apply_or_die(d, "cannot close a domain");   /* closed again if it shares a key */
 		err = EBUSY;
 		goto out;
 	}
@@ -306,43 +212,13 @@ int domain_destroy(domain_t *dh)
 	pthread_mutex_destroy(&d->lock);
 	atomic_fetch_add_explicit(&d->gen, 1, memory_order_relaxed);
 	atomic_store_explicit(&d->state, DOM_FREE, memory_order_release);
-	put_slot(domain_slot(d));
+	registry_put_slot(registry_slot(d));
 out:
-	domain_unlock_registry();
+	registry_unlock();
 	prot_signals_on(&old);
 	if (err) {
 		errno = err;
 		return -1;
 	}
 	return 0;
-}
-
-domain_t *domain_of(const void *ptr)
-{
-	int slot = reserve_slot_of(ptr);
-	if (slot < 0)
-		return NULL;
-	struct domain *d = &registry[slot];
-	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
-		return NULL;
-	domain_t *h = domain_handle(d);
-	/* The range and the record are read apart: meanwhile the domain may
-	 * have been destroyed (its range kept as a tombstone) and its record
-	 * taken by a new domain with a range of its own.  If the range still
-	 * belongs to the record, whose domain is still the one named, the
-	 * answer holds. */
-	atomic_thread_fence(memory_order_acquire);
-	if (reserve_slot_of(ptr) != slot || domain_check(h) != d)
-		return NULL;
-	return h;
-}
-
-const char *domain_name(const domain_t *dh)
-{
-	struct domain *d = domain_check(dh);
-	if (!d) {
-		errno = EINVAL;
-		return NULL;
-	}
-	return d->name;
 }

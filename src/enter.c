@@ -16,6 +16,10 @@
 #include "protect.h"
 #include "enter.h"
 #include "metamap.h"
+#include "settings.h"
+#include "fatal.h"
+#include "openset.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,15 +51,7 @@ static __thread unsigned char exit_rounds;
 /* The domain plain malloc allocates in (override.c): the innermost
  * capturing domain of the set, kept here so that malloc reads one word. */
 __thread struct domain *enter_capture TLS_FAST;
-
-int open_entry_access(const struct open_entry *e)
-{
-	unsigned depth = ENTRY_DEPTH(e->st);
-	if (depth == 0)
-		return ACCESS_NONE;
-	uint64_t live = (UINT64_C(1) << depth) - 1;
-	return (e->st & live) ? DOMAIN_RDWR : DOMAIN_RDONLY;
-}
+__thread int capture_off TLS_FAST;
 
 struct open_set *enter_open_set(void)
 {
@@ -170,8 +166,8 @@ int enter_access_of(struct domain *d)
 		return last_access.access;
 	int best = ACCESS_NONE;
 	FOR_EACH_OPEN(&tls_set, e)
-		if (e->d == d && open_entry_access(e) > best)
-			best = open_entry_access(e);
+		if (e->d == d && openset_entry_access(e) > best)
+			best = openset_entry_access(e);
 	/* Stamped with the version read before the scan: a handler that
 	 * changed the set meanwhile has made it stale already. */
 	last_access.d = NULL;
@@ -212,9 +208,9 @@ static int pin_entered(struct domain *d)
 	    atomic_load(&d->state) != DOM_LIVE) {
 		/* A destroy is deciding, under the registry lock.  Under that lock
 		 * none is in progress: a destroy after it will see the entry. */
-		domain_lock_registry();
+		registry_lock();
 		int gone = (atomic_load(&d->inside) & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE;
-		domain_unlock_registry();
+		registry_unlock();
 		if (gone)
 			return EINVAL;
 	}
@@ -236,14 +232,14 @@ int enter_pin(struct domain *d, int flags)
 		atomic_fetch_sub(&d->inside, 1);
 		/* A destroy may be deciding, under the registry lock.  Under that
 		 * lock no destroy is in progress: pin there, or learn it is gone. */
-		domain_lock_registry();
+		registry_lock();
 		prev = atomic_fetch_add(&d->inside, 1);
 		if ((prev & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE) {
 			atomic_fetch_sub(&d->inside, 1);
-			domain_unlock_registry();
+			registry_unlock();
 			return EINVAL;
 		}
-		domain_unlock_registry();
+		registry_unlock();
 	}
 	if (cfg->backend->pinned) {
 		int err = cfg->backend->pinned(d, flags & PIN_SHARE_OK);
@@ -272,7 +268,7 @@ static int changed(struct domain *d, int from, int to, const struct open_set *s)
 
 int domain_enter(domain_t *dh, int access)
 {
-	struct domain *d = domain_check(dh);
+	struct domain *d = registry_check(dh);
 	if (!d || (access != DOMAIN_RDONLY && access != DOMAIN_RDWR)) {
 		errno = EINVAL;
 		return -1;
@@ -307,7 +303,7 @@ int domain_enter(domain_t *dh, int access)
 					pthread_setspecific(cfg->thread_key, s);
 					exit_state = EXIT_LATE;
 				}
-				prot_threads_add(s);
+				openset_add(s);
 				s->registered = 1;
 			}
 			prot_signals_on(&old);
@@ -325,7 +321,7 @@ int domain_enter(domain_t *dh, int access)
 		/* Pinned, d cannot change hands now; but between the check and
 		 * the pin, dh's domain may have been destroyed and d given to a
 		 * new one (see domain_create): never enter that one. */
-		if (UNLIKELY(domain_check(dh) != d)) {
+		if (UNLIKELY(registry_check(dh) != d)) {
 			remove_entry(lv, e);
 			unpinned(d);
 			err = EINVAL;
@@ -338,10 +334,10 @@ int domain_enter(domain_t *dh, int access)
 
 	uint64_t old = e->st;
 	unsigned depth = ENTRY_DEPTH(old);
-	int from = open_entry_access(e);
+	int from = openset_entry_access(e);
 	e->st = ((uint64_t)(depth + 1) << 56) | (old & ((UINT64_C(1) << 56) - 1)) |
 	        (access == DOMAIN_RDWR ? UINT64_C(1) << depth : 0);
-	if ((err = changed(d, from, open_entry_access(e), s)) != 0) {
+	if ((err = changed(d, from, openset_entry_access(e), s)) != 0) {
 		e->st = old;
 		if (fresh) {
 			remove_entry(lv, e);
@@ -361,7 +357,7 @@ out:
 
 int domain_exit(domain_t *dh)
 {
-	struct domain *d = domain_check(dh);
+	struct domain *d = registry_check(dh);
 	if (!d) {
 		errno = EINVAL;
 		return -1;
@@ -374,15 +370,16 @@ int domain_exit(domain_t *dh)
 		errno = EPERM;
 		return -1;
 	}
-	int from = open_entry_access(e);
+	int from = openset_entry_access(e);
 	unsigned depth = ENTRY_DEPTH(e->st) - 1;
 	int captured = ((e->st >> depth) & 1) && (d->flags & DOMAIN_CAPTURE_MALLOC);
 	e->st = ((uint64_t)depth << 56) | (e->st & ((UINT64_C(1) << depth) - 1));
-	int to = open_entry_access(e);
+	int to = openset_entry_access(e);
 	/* Close first (PKRU skips an entry of depth 0), unpin after: the key
 	 * can move only once this thread can no longer use it. */
-	if (changed(d, from, to, s) != 0)
-		fatal("domain_exit", dh, "cannot close the domain");
+	int err = changed(d, from, to, s);
+	if (err)
+		fatal("domain_exit", dh, err, "cannot close the domain");
 	if (captured)
 		capture_pop(s, lv, d);
 	if (depth == 0) {
@@ -439,18 +436,19 @@ void enter_thread_exit(void *arg)
 	while (lv->n) {
 		struct open_entry *e = &lv->e[lv->n - 1];
 		struct domain *d = e->d;
-		int from = open_entry_access(e);
+		int from = openset_entry_access(e);
 		e->st = 0;
 		/* As in domain_exit: never leave it open for every other thread. */
-		if (changed(d, from, ACCESS_NONE, s) != 0)
-			fatal("mprotect", d->lo, "cannot close a domain");
+		int err = changed(d, from, ACCESS_NONE, s);
+		if (err)
+			fatal("mprotect", d->lo, err, "cannot close a domain");
 		remove_entry(lv, e);
 		unpinned(d);
 	}
 	set_changing();
 	sigset_t old;
 	prot_signals_off(&old);
-	prot_threads_remove(s);
+	openset_remove(s);
 	s->registered = 0;
 	prot_signals_on(&old);
 }

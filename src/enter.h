@@ -7,6 +7,8 @@
 #include "internal.h"
 #include "protect.h"
 #include "pkru.h"
+#include "settings.h"
+#include "openset.h"
 
 struct domain;
 struct open_set;
@@ -25,16 +27,16 @@ struct window {
 
 /* 0, or EINVAL if d is not live, or EBUSY (strict, no key free), or the
  * backend's errno (mprotect failed: the window is not open). */
-int window_open(struct domain *d, struct window *w, int flags) __attribute__((visibility("hidden")));
-void window_close(struct window *w) __attribute__((visibility("hidden")));
+int window_open(struct domain *d, struct window *w, int flags);
+void window_close(struct window *w);
 
 /* Pin d: it cannot be destroyed nor lose its key until unpinned.  0 or an
  * errno value (EINVAL: not live; EBUSY: strict and no key). */
-int enter_pin(struct domain *d, int flags) __attribute__((visibility("hidden")));
-void enter_unpin(struct domain *d) __attribute__((visibility("hidden")));
+int enter_pin(struct domain *d, int flags);
+void enter_unpin(struct domain *d);
 
 /* The calling thread's effective access to d (async-signal-safe). */
-int enter_access_of(struct domain *d) __attribute__((visibility("hidden")));
+int enter_access_of(struct domain *d);
 
 /* enter_access_of's last answer, good while the set's version holds. */
 struct enter_last {
@@ -42,8 +44,8 @@ struct enter_last {
 	uint64_t version;
 	int access;
 };
-extern __thread uint64_t enter_set_version TLS_FAST __attribute__((visibility("hidden")));
-extern __thread struct enter_last enter_last_access TLS_FAST __attribute__((visibility("hidden")));
+extern __thread uint64_t enter_set_version TLS_FAST;
+extern __thread struct enter_last enter_last_access TLS_FAST;
 
 /*
  * 1 if the calling thread can read and write d's memory now, without an
@@ -65,23 +67,23 @@ static inline int enter_open_now(struct domain *d)
 }
 
 /* The innermost domain capturing the calling thread's malloc, or NULL. */
-extern __thread struct domain *enter_capture TLS_FAST __attribute__((visibility("hidden")));
+extern __thread struct domain *enter_capture TLS_FAST;
 
 /* While non-zero, this thread's plain allocations are ordinary even inside
  * a capturing domain: pkalloc's own calls into the C library (a new
  * thread's TLS blocks, the loader) must never land in domain memory. */
-extern __thread int capture_off TLS_FAST __attribute__((visibility("hidden")));
+extern __thread int capture_off TLS_FAST;
 
 /* The calling thread's open set (fork handlers), and its exit handler: a
  * pthread key destructor, armed from the thread's start by
  * enter_thread_arm, or when it first enters a domain. */
-struct open_set *enter_open_set(void) __attribute__((visibility("hidden")));
-void enter_thread_arm(void) __attribute__((visibility("hidden")));
+struct open_set *enter_open_set(void);
+void enter_thread_arm(void);
 /* For other per-thread state that needs the exit handler: arm it now if
  * it is not; 0 if its last round has run (keep nothing per thread). */
-int enter_thread_arm_late(void) __attribute__((visibility("hidden")));
+int enter_thread_arm_late(void);
 /* 1 once the exit handler's last round has run on this thread. */
-int enter_thread_done(void) __attribute__((visibility("hidden")));
-void enter_thread_exit(void *set) __attribute__((visibility("hidden")));
+int enter_thread_done(void);
+void enter_thread_exit(void *set);
 
 #endif

@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "protect.h"
 #include "extent.h"
+#include "settings.h"
 
 #include <stdbool.h>
 

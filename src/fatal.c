@@ -2,9 +2,12 @@
  * The one fatal path.  It may run with the heap in any state, so it formats
  * by hand and writes with write(2) only, then aborts.
  */
-#include "internal.h"
+#define _GNU_SOURCE
+#include "fatal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 void line_put(struct line *l, const char *s)
@@ -27,6 +30,18 @@ void line_put_num(struct line *l, unsigned long v, unsigned base)
 	line_put(l, tmp + i);
 }
 
+void line_put_errno(struct line *l, int err)
+{
+	/* strerrorname_np returns a constant string: safe in a handler. */
+	const char *name = strerrorname_np(err);
+	line_put(l, " (");
+	if (name)
+		line_put(l, name);
+	else
+		line_put_num(l, (unsigned long)err, 10);
+	line_put(l, ")");
+}
+
 void line_write(struct line *l)
 {
 	l->buf[l->n++] = '\n';
@@ -34,7 +49,7 @@ void line_write(struct line *l)
 	(void)r;
 }
 
-void fatal(const char *what, const void *ptr, const char *why)
+void fatal(const char *what, const void *ptr, int err, const char *why)
 {
 	struct line l = { .n = 0 };
 	line_put(&l, "pkalloc: ");
@@ -43,6 +58,8 @@ void fatal(const char *what, const void *ptr, const char *why)
 	line_put_num(&l, (unsigned long)(uintptr_t)ptr, 16);
 	line_put(&l, "): ");
 	line_put(&l, why);
+	if (err)
+		line_put_errno(&l, err);
 	line_write(&l);
 	abort();
 }

@@ -13,6 +13,11 @@
 #include "protect.h"
 #include "reserve.h"
 #include "enter.h"
+#include "settings.h"
+#include "fatal.h"
+#include "init.h"
+#include "keys.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <signal.h>

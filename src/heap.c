@@ -15,6 +15,9 @@
 #include "heap.h"
 #include "cache.h"
 #include "pagerec.h"
+#include "settings.h"
+#include "fatal.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <string.h>
@@ -31,7 +34,7 @@ static void *arena_took(struct domain *d, void *p, size_t usable)
 		return NULL;
 	}
 	if (!rec_mark(d, p))
-		fatal("domain heap", p, "jemalloc gave a block that is allocated already");
+		fatal("domain heap", p, 0, "jemalloc gave a block that is allocated already");
 	rec_set_class(d, p, usable <= CACHE_MAX ? CACHE_CLASS(usable) : CLASS_NONE);
 	atomic_fetch_add_explicit(&d->allocated, usable, memory_order_relaxed);
 	return p;
@@ -45,7 +48,7 @@ static __attribute__((noinline)) void *alloc_in_window(struct domain *d, const d
  * given to a new domain (domain_create says why that is not prevented). */
 static int still(const domain_t *dh, struct domain *d, struct window *w)
 {
-	if (!dh || LIKELY(domain_check(dh) == d))
+	if (!dh || LIKELY(registry_check(dh) == d))
 		return 1;
 	window_close(w);
 	errno = EINVAL;
@@ -109,7 +112,7 @@ void *heap_alloc(struct domain *d, size_t size, int flags)
 
 static struct domain *checked(domain_t *dh)
 {
-	struct domain *d = domain_check(dh);
+	struct domain *d = registry_check(dh);
 	if (!d)
 		errno = EINVAL;
 	return d;
@@ -170,7 +173,7 @@ static size_t size_checked(struct domain *d, const void *ptr, const char *call)
 	size_t n = sallocx(ptr, 0);
 	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
 	if (n == 0 || n > (size_t)(top - (const char *)ptr) || rec_starts_within(d, ptr, n))
-		fatal(call, ptr, BAD_EXTENT);
+		fatal(call, ptr, 0, BAD_EXTENT);
 	return n;
 }
 
@@ -208,7 +211,7 @@ static struct domain *owner_of(const void *ptr, const char *call)
 	const char *why;
 	struct domain *d = lookup(ptr, &why);
 	if (!d)
-		fatal(call, ptr, why);
+		fatal(call, ptr, 0, why);
 	return d;
 }
 
@@ -222,7 +225,7 @@ static int freed_in_cache(struct domain *d, const void *ptr)
 static void check_live(struct domain *d, const void *ptr, const char *call)
 {
 	if (freed_in_cache(d, ptr))
-		fatal(call, ptr, NOT_AN_ALLOCATION);
+		fatal(call, ptr, 0, NOT_AN_ALLOCATION);
 }
 
 /* Wipe and free ptr of domain d to the arena; the caller holds a window on
@@ -231,7 +234,7 @@ static void check_live(struct domain *d, const void *ptr, const char *call)
 static void wipe_free(struct domain *d, void *ptr, const char *call)
 {
 	if (!rec_clear(d, ptr))
-		fatal(call, ptr, NOT_AN_ALLOCATION);
+		fatal(call, ptr, 0, NOT_AN_ALLOCATION);
 	size_t n = size_checked(d, ptr, call);
 	explicit_bzero(ptr, n);
 	sdallocx(ptr, n, MALLOCX_TCACHE_NONE);
@@ -243,9 +246,9 @@ static void open_or_die(struct domain *d, struct window *w, const char *call, co
 {
 	int err = window_open(d, w, PIN_SHARE_OK);
 	if (err == EINVAL)
-		fatal(call, ptr, "its domain is being destroyed");
+		fatal(call, ptr, 0, "its domain is being destroyed");
 	if (err)
-		fatal("mprotect", d->lo, "cannot open a domain");
+		fatal("mprotect", d->lo, err, "cannot open a domain");
 }
 
 static __attribute__((noinline)) void free_in_window(struct domain *d, void *ptr, unsigned cls,
@@ -372,7 +375,7 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	struct window wf, wt;
 	int err = window_open(from, &wf, PIN_SHARE_OK);
 	if (err == EINVAL)
-		fatal("domain_realloc", ptr, "its domain is being destroyed");
+		fatal("domain_realloc", ptr, 0, "its domain is being destroyed");
 	if (!err && (err = window_open(d, &wt, PIN_SHARE_OK)) != 0)
 		window_close(&wf);
 	if (err) {

@@ -4,10 +4,17 @@
  */
 #define _GNU_SOURCE
 #include "internal.h"
+#include "init.h"
 #include "protect.h"
 #include "enter.h"
 #include "cache.h"
 #include "override.h"
+#include "settings.h"
+#include "fatal.h"
+#include "openset.h"
+#include "pages.h"
+#include "registry.h"
+#include "keys.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -15,17 +22,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-int domain_registry_init(void) HIDDEN;
-void domain_registry_reset_lock(void) HIDDEN;
-
-/* The configuration has a page of its own so that it can be made read-only. */
-static union {
-	struct config c;
-	char page[4096];
-} ro __attribute__((aligned(4096)));
-
-const struct config *const cfg = &ro.c;
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -39,10 +35,10 @@ static void say(const char *a, const char *b, const char *c)
 	line_write(&l);
 }
 
-static void choose_backend(void)
+static void choose_backend(struct config *conf)
 {
 	const char *strict = secure_getenv("PKALLOC_STRICT");
-	ro.c.strict = strict && strcmp(strict, "1") == 0;
+	conf->strict = strict && strcmp(strict, "1") == 0;
 
 	const char *want = secure_getenv("PKALLOC_BACKEND");
 	if (!want || !*want)
@@ -50,44 +46,44 @@ static void choose_backend(void)
 	int pku_err = backend_pku.probe();
 
 	if (strcmp(want, "auto") == 0) {
-		ro.c.backend = pku_err ? &backend_mprotect : &backend_pku;
+		conf->backend = pku_err ? &backend_mprotect : &backend_pku;
 	} else if (strcmp(want, "pku") == 0) {
 		if (pku_err) {
 			/* An explicit request is never downgraded silently. */
 			say("PKALLOC_BACKEND=pku, but this CPU or kernel has no protection keys (",
 			    strerror(pku_err), "); every domain_create fails with ENOTSUP");
-			ro.c.init_errno = ENOTSUP;
+			conf->init_errno = ENOTSUP;
 		} else {
-			ro.c.backend = &backend_pku;
+			conf->backend = &backend_pku;
 		}
 	} else if (strcmp(want, "mprotect") == 0) {
-		ro.c.backend = &backend_mprotect;
+		conf->backend = &backend_mprotect;
 	} else {
 		say("PKALLOC_BACKEND=", want,
 		    " is not auto, pku or mprotect; every domain_create fails with EINVAL");
-		ro.c.init_errno = EINVAL;
+		conf->init_errno = EINVAL;
 	}
 }
 
-static void each_prefork(struct domain *d)
+static void each_prefork(struct domain *d, void *arg)
 {
-	prot_prefork_domain(d);
+	(void)arg;
+	pages_prefork(d);
 }
 
-static void each_parent(struct domain *d)
+static void each_parent(struct domain *d, void *set)
 {
-	prot_postfork_domain(d, enter_open_set(), 0);
+	pages_postfork(d, set, 0);
 }
 
-static void each_child(struct domain *d)
+static void each_child(struct domain *d, void *set)
 {
 	/* Only this thread survives; its open set says where it is inside,
 	 * and no access window is open across fork. */
-	const struct open_set *s = enter_open_set();
 	atomic_store(&d->inside, 0);
 	/* A destroy another thread had begun never happens in the child. */
 	atomic_store(&d->state, DOM_LIVE);
-	prot_postfork_domain(d, s, 1);
+	pages_postfork(d, set, 1);
 }
 
 /* Registered after jemalloc's handlers, so this prepare handler runs before
@@ -95,28 +91,28 @@ static void each_child(struct domain *d)
  * child handlers run after jemalloc's. */
 static void prefork(void)
 {
-	domain_lock_registry();
+	registry_lock();
 	cache_prefork();
 	if (cfg->backend->prefork_thread)
 		cfg->backend->prefork_thread(enter_open_set());
-	domain_foreach_live(each_prefork);
+	registry_foreach_live(each_prefork, NULL);
 }
 
 static void postfork_parent(void)
 {
-	domain_foreach_live(each_parent);
+	registry_foreach_live(each_parent, enter_open_set());
 	if (cfg->backend->postfork_thread)
 		cfg->backend->postfork_thread(enter_open_set(), 0);
 	cache_postfork(0);
-	domain_unlock_registry();
+	registry_unlock();
 }
 
 static void postfork_child(void)
 {
-	domain_registry_reset_lock();
+	registry_reset_in_child();
 	cache_postfork(1);
-	prot_threads_fork_child(enter_open_set());
-	domain_foreach_live(each_child);
+	openset_fork_child(enter_open_set());
+	registry_foreach_live(each_child, enter_open_set());
 	if (cfg->backend->postfork_thread)
 		cfg->backend->postfork_thread(enter_open_set(), 1);
 }
@@ -131,6 +127,7 @@ static void thread_exit(void *set)
 
 static void init_once(void)
 {
+	struct config *conf = settings_edit();
 	/* jemalloc registers its fork handlers when it initialises; ours must
 	 * come later so that they run first in the prepare phase (prepare
 	 * handlers run in reverse order) and open every domain before
@@ -144,24 +141,27 @@ static void init_once(void)
 	mallctl("background_thread", NULL, NULL, &off, sizeof off);
 
 	cache_classes_init();
-	int err = domain_registry_init();
+	int err = registry_init();
 	if (err) {
-		ro.c.init_errno = err;
+		conf->init_errno = err;
 	} else {
-		choose_backend();
+		choose_backend(conf);
 	}
-	ro.c.membarrier = prot_membarrier_init();
-	ro.c.per_thread = ro.c.backend && ro.c.backend->per_thread;
-	ro.c.malloc_replaced = override_replaced();
-	if (ro.c.backend) {
-		if ((err = pthread_key_create(&ro.c.thread_key, thread_exit)) != 0 ||
+	conf->membarrier = openset_membarrier_init();
+	conf->per_thread = conf->backend && conf->backend->per_thread;
+	conf->malloc_replaced = override_replaced();
+	if (conf->backend) {
+		if ((err = pthread_key_create(&conf->thread_key, thread_exit)) != 0 ||
 		    (err = pthread_atfork(prefork, postfork_parent, postfork_child)) != 0) {
-			ro.c.backend = NULL;
-			ro.c.init_errno = err;
+			conf->backend = NULL;
+			conf->init_errno = err;
 		}
 	}
-	mprotect(&ro, sizeof ro, PROT_READ);
-	if (ro.c.backend)
+	/* A failure leaves the page writable: no worse than before. */
+	size_t len;
+	void *page = settings_page(&len);
+	prot_protect(page, len, PROT_READ);
+	if (conf->backend)
 		enter_thread_arm();      /* this thread too, from now on */
 }
 

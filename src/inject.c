@@ -11,8 +11,6 @@
 #include <errno.h>
 #include <unistd.h>
 
-#define EXPORT __attribute__((visibility("default")))
-
 static _Atomic unsigned long calls, fail_at;
 static _Atomic int fail_err, fired;
 static _Atomic unsigned fail_flags;
@@ -23,7 +21,7 @@ static const int usual_errno[INJECT_KINDS] = {
 	[INJECT_MLOCK] = ENOMEM, [INJECT_PKEY_ALLOC] = ENOSPC, [INJECT_PKEY_MPROTECT] = ENOMEM,
 };
 
-EXPORT void pkalloc_inject_arm(unsigned long n, int err, unsigned flags)
+PKALLOC_API void pkalloc_inject_arm(unsigned long n, int err, unsigned flags)
 {
 	atomic_store(&fail_at, 0);
 	atomic_store(&fired, 0);
@@ -33,19 +31,19 @@ EXPORT void pkalloc_inject_arm(unsigned long n, int err, unsigned flags)
 	atomic_store(&fail_at, n);
 }
 
-EXPORT unsigned long pkalloc_inject_calls(void)
+PKALLOC_API unsigned long pkalloc_inject_calls(void)
 {
 	return atomic_load(&calls);
 }
 
-EXPORT int pkalloc_inject_kind(unsigned long i)
+PKALLOC_API int pkalloc_inject_kind(unsigned long i)
 {
 	if (i == 0 || i > INJECT_TRACE || i > atomic_load(&calls))
 		return -1;
 	return atomic_load(&trace[i - 1]);
 }
 
-EXPORT int pkalloc_inject_fired(void)
+PKALLOC_API int pkalloc_inject_fired(void)
 {
 	return atomic_load(&fired);
 }

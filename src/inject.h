@@ -27,14 +27,13 @@ enum inject_kind {
 #define INJECT_TWICE   2u
 
 #ifdef PKALLOC_FAULT_INJECTION
-#define INJECT_HIDDEN __attribute__((visibility("hidden")))
-void *inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) INJECT_HIDDEN;
-int inject_mprotect(void *addr, size_t len, int prot) INJECT_HIDDEN;
-int inject_madvise(void *addr, size_t len, int advice) INJECT_HIDDEN;
-int inject_mlock2(const void *addr, size_t len, unsigned flags) INJECT_HIDDEN;
-int inject_munlock(const void *addr, size_t len) INJECT_HIDDEN;
-int inject_pkey_alloc(unsigned flags, unsigned rights) INJECT_HIDDEN;
-int inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey) INJECT_HIDDEN;
+void *inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int inject_mprotect(void *addr, size_t len, int prot);
+int inject_madvise(void *addr, size_t len, int advice);
+int inject_mlock2(const void *addr, size_t len, unsigned flags);
+int inject_munlock(const void *addr, size_t len);
+int inject_pkey_alloc(unsigned flags, unsigned rights);
+int inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
 #else
 #define inject_mmap          mmap
 #define inject_mprotect      mprotect

@@ -17,8 +17,6 @@
 
 #include "pkalloc.h"
 
-#define HIDDEN __attribute__((visibility("hidden")))
-
 /* Built with ThreadSanitizer (thread.c). */
 #if defined(__SANITIZE_THREAD__)
 #define PKALLOC_TSAN 1
@@ -120,79 +118,5 @@ struct domain {
  * domains).  MALLOCX_ARENA shifts a signed int: past arena 2046 that
  * overflows (UBSan says so); the same bits, computed unsigned. */
 #define ARENA_FLAGS(d) ((int)(((unsigned)(d)->arena + 1u) << 20) | MALLOCX_TCACHE_NONE)
-
-/* Registry (domain.c).  A handle is an address in a reserved PROT_NONE
- * range: HANDLE_STRIDE * (gen << HANDLE_SLOT_BITS | slot) past its base. */
-#define HANDLE_SLOT_BITS 12          /* MAX_DOMAINS */
-#define HANDLE_GEN_BITS  16
-#define HANDLE_STRIDE    16          /* handle +1 .. +15 is never a handle */
-#define HANDLE_SPACE     (((size_t)1 << (HANDLE_SLOT_BITS + HANDLE_GEN_BITS)) * HANDLE_STRIDE)
-extern struct domain *registry HIDDEN;
-extern uintptr_t domain_handles HIDDEN;
-
-/* Handle -> live record, or NULL: arithmetic, never a dereference of h. */
-static inline struct domain *domain_check(const domain_t *h)
-{
-	uintptr_t a = (uintptr_t)h, base = domain_handles;
-	if (!base || a - base >= HANDLE_SPACE || (a - base) % HANDLE_STRIDE != 0)
-		return NULL;
-	uintptr_t id = (a - base) / HANDLE_STRIDE;
-	struct domain *d = &registry[id & (MAX_DOMAINS - 1)];
-	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
-		return NULL;
-	uintptr_t gen = atomic_load_explicit(&d->gen, memory_order_relaxed) &
-	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
-	return gen == id >> HANDLE_SLOT_BITS ? d : NULL;
-}
-HIDDEN domain_t *domain_handle(const struct domain *d);
-HIDDEN struct domain *domain_from_slot(unsigned slot);
-HIDDEN unsigned domain_slot(const struct domain *d);
-HIDDEN void domain_lock_registry(void);
-HIDDEN void domain_unlock_registry(void);
-HIDDEN void domain_foreach_live(void (*fn)(struct domain *));
-
-/* Configuration, read-only after init (init.c). */
-struct backend;
-struct config {
-	const struct backend *backend;   /* NULL: unavailable, see init_errno */
-	int per_thread;                  /* backend->per_thread, one load nearer */
-	int init_errno;
-	int strict;                      /* PKALLOC_STRICT=1: never share a key */
-	int membarrier;                  /* expedited membarrier is registered */
-	int malloc_replaced;             /* the process's malloc is ours (override.c) */
-	pthread_key_t thread_key;
-	/* Cache classes (cache.c): class of a size (by (size + 7) / 8) and
-	 * each class's size and bounds.  Read-only: a stray write cannot
-	 * make a class hand out less than was asked for. */
-	unsigned nclasses;
-	unsigned char class_of[CACHE_MAX / 8 + 1];
-	unsigned short class_size[CLASSES_MAX + 1];
-	unsigned char class_cap[CLASSES_MAX + 1];
-	uint64_t cache_secret;           /* mixed into each cache's check word */
-	uint64_t free_key;               /* written into blocks sitting in caches */
-};
-
-/* Process-wide event counts (keys.c), for pkalloc_stats. */
-struct counters {
-	unsigned long long evictions, retags, shared_entries;
-	_Atomic unsigned long long faults;
-};
-extern struct counters counters HIDDEN;
-extern const struct config *const cfg HIDDEN;
-HIDDEN void pkalloc_init(void);
-
-/* A message line built by hand and written with write(2) alone: usable
- * with the heap in any state and in a signal handler (fatal.c). */
-struct line {
-	char buf[256];
-	size_t n;
-};
-HIDDEN void line_put(struct line *l, const char *s);
-HIDDEN void line_put_num(struct line *l, unsigned long v, unsigned base);  /* 16: 0x... */
-HIDDEN void line_write(struct line *l);                                    /* adds '\n' */
-
-/* Fatal path: one line on stderr with write(2), then abort (fatal.c). */
-HIDDEN __attribute__((noreturn)) void fatal(const char *what, const void *ptr,
-                                            const char *why);
 
 #endif

@@ -29,6 +29,10 @@
 #include "protect.h"
 #include "keys.h"
 #include "pkru.h"
+#include "settings.h"
+#include "fatal.h"
+#include "openset.h"
+#include "pages.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -62,21 +66,17 @@ static void unhold(struct domain *d, int k)
 /* Pinned by a thread inside or by an access window. */
 static int pinned_now(const struct domain *h)
 {
-	return atomic_load(&h->inside) != 0 || prot_anyone_inside(h);
+	return atomic_load(&h->inside) != 0 || openset_anyone_inside(h);
 }
 
 static void set_shared(struct domain *d, int shared)
 {
 	atomic_store(&d->shared, shared);
 	/* Pinners read `shared` after publishing their pin: make sure every
-	 * one either sees it or is seen by the scan in prot_apply. */
+	 * one either sees it or is seen by the scan in pages_apply. */
 	if (shared)
-		prot_membarrier();
-	pthread_mutex_lock(&d->lock);
-	int err = prot_apply(d);
-	pthread_mutex_unlock(&d->lock);
-	if (err)
-		fatal("mprotect", d->lo, "cannot change a shared domain's permissions");
+		openset_membarrier();
+	pages_apply_or_die(d, "cannot change a shared domain's permissions");
 }
 
 /* A key nobody holds: one of ours, or a new one from the kernel. */
@@ -106,7 +106,7 @@ static int evict(int k)
 	/* Announce, fence every thread once, then look for pins. */
 	for (struct domain *h = holders[k]; h; h = h->key_next)
 		atomic_store(&h->evicting, 1);
-	prot_membarrier();
+	openset_membarrier();
 	struct domain **pp = &holders[k];
 	while (*pp) {
 		struct domain *h = *pp;
@@ -167,10 +167,10 @@ static void give(struct domain *d, int k, int shared)
 {
 	pthread_mutex_lock(&d->lock);
 	atomic_store(&d->shared, shared);
-	int err = prot_apply_key(d, k, PROT_READ | PROT_WRITE);
+	int err = pages_apply_key(d, k, PROT_READ | PROT_WRITE);
 	pthread_mutex_unlock(&d->lock);
 	if (err)
-		fatal("pkey_mprotect", d->lo, "cannot tag a domain with its key");
+		fatal("pkey_mprotect", d->lo, err, "cannot tag a domain with its key");
 	d->key_next = holders[k];
 	holders[k] = d;
 	nholders[k]++;

@@ -23,7 +23,6 @@
  */
 #define _GNU_SOURCE
 #include "internal.h"
-#include "protect.h"
 #include "metamap.h"
 
 #include <dlfcn.h>
@@ -43,13 +42,12 @@ __attribute__((constructor)) static void find_next_mmap(void)
 	__atomic_store_n(&next_mmap, (mmap_fn *)dlsym(RTLD_NEXT, "mmap"), __ATOMIC_RELEASE);
 }
 
-__attribute__((visibility("default")))
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+PKALLOC_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	mmap_fn *next = __atomic_load_n(&next_mmap, __ATOMIC_ACQUIRE);
 	void *p = next ? next(addr, len, prot, flags, fd, off)
 	               : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 	if (UNLIKELY(metamap_depth) && p != MAP_FAILED && (flags & MAP_ANONYMOUS))
-		prot_no_huge_pages(p, len);    /* advice: a failure costs memory only */
+		madvise(p, len, MADV_NOHUGEPAGE);    /* advice: a failure costs memory only */
 	return p;
 }

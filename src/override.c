@@ -25,6 +25,8 @@
 #include "heap.h"
 #include "override.h"
 #include "reserve.h"
+#include "settings.h"
+#include "fatal.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -35,9 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EXPORT __attribute__((visibility("default")))
 
-__thread int capture_off TLS_FAST;
 
 /*
  * jemalloc's standard entry points, looked up in jemalloc's own object when
@@ -211,7 +211,7 @@ static void *aligned(size_t alignment, size_t n)
 
 /* ---- C -------------------------------------------------------------------- */
 
-EXPORT void *malloc(size_t n)
+PKALLOC_API void *malloc(size_t n)
 {
 	struct domain *c = capturing();
 	if (UNLIKELY(c != NULL))
@@ -219,7 +219,7 @@ EXPORT void *malloc(size_t n)
 	return JE(malloc)(n);
 }
 
-EXPORT void free(void *p)
+PKALLOC_API void free(void *p)
 {
 	if (UNLIKELY(reserve_owned(p))) {
 		heap_free(p, "free");
@@ -228,7 +228,7 @@ EXPORT void free(void *p)
 	JE(free)(p);
 }
 
-EXPORT void *calloc(size_t nmemb, size_t size)
+PKALLOC_API void *calloc(size_t nmemb, size_t size)
 {
 	struct domain *c = capturing();
 	if (UNLIKELY(c != NULL)) {
@@ -255,7 +255,7 @@ static void *capture_move(struct domain *c, void *p, size_t n)
 	return q;
 }
 
-EXPORT void *realloc(void *p, size_t n)
+PKALLOC_API void *realloc(void *p, size_t n)
 {
 	if (!p)
 		return malloc(n);
@@ -280,7 +280,7 @@ EXPORT void *realloc(void *p, size_t n)
 	return q;
 }
 
-EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
+PKALLOC_API void *reallocarray(void *p, size_t nmemb, size_t size)
 {
 	size_t n;
 	if (__builtin_mul_overflow(nmemb, size, &n)) {
@@ -290,7 +290,7 @@ EXPORT void *reallocarray(void *p, size_t nmemb, size_t size)
 	return realloc(p, n);
 }
 
-EXPORT int posix_memalign(void **memptr, size_t alignment, size_t n)
+PKALLOC_API int posix_memalign(void **memptr, size_t alignment, size_t n)
 {
 	if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0)
 		return EINVAL;
@@ -303,7 +303,7 @@ EXPORT int posix_memalign(void **memptr, size_t alignment, size_t n)
 	return 0;
 }
 
-EXPORT void *aligned_alloc(size_t alignment, size_t n)
+PKALLOC_API void *aligned_alloc(size_t alignment, size_t n)
 {
 	if (alignment == 0 || (alignment & (alignment - 1)) != 0) {
 		errno = EINVAL;
@@ -312,7 +312,7 @@ EXPORT void *aligned_alloc(size_t alignment, size_t n)
 	return aligned(alignment, n);
 }
 
-EXPORT void *memalign(size_t alignment, size_t n)
+PKALLOC_API void *memalign(size_t alignment, size_t n)
 {
 	if (alignment > SIZE_MAX / 2 + 1) {
 		errno = EINVAL;
@@ -326,12 +326,12 @@ EXPORT void *memalign(size_t alignment, size_t n)
 	return aligned(alignment, n);
 }
 
-EXPORT void *valloc(size_t n)
+PKALLOC_API void *valloc(size_t n)
 {
 	return aligned((size_t)getpagesize(), n);
 }
 
-EXPORT void *pvalloc(size_t n)
+PKALLOC_API void *pvalloc(size_t n)
 {
 	size_t page = (size_t)getpagesize();
 	if (n > SIZE_MAX - page) {
@@ -342,14 +342,14 @@ EXPORT void *pvalloc(size_t n)
 	return aligned(page, n);
 }
 
-EXPORT size_t malloc_usable_size(void *p)
+PKALLOC_API size_t malloc_usable_size(void *p)
 {
 	if (!p)
 		return 0;
 	if (UNLIKELY(reserve_owned(p))) {
 		/* jemalloc knows nothing of the range any more: it would crash. */
 		if (reserve_destroyed(p))
-			fatal("malloc_usable_size", p, "its domain was destroyed");
+			fatal("malloc_usable_size", p, 0, "its domain was destroyed");
 		return heap_usable(p);
 	}
 	return sallocx(p, 0);
@@ -380,7 +380,7 @@ static __attribute__((noinline)) void *new_failed(size_t n, size_t alignment, in
 				return NULL;
 			if (_ZSt17__throw_bad_allocv)
 				_ZSt17__throw_bad_allocv();
-			fatal("operator new", NULL, "out of memory, and no C++ runtime to throw std::bad_alloc");
+			fatal("operator new", NULL, 0, "out of memory, and no C++ runtime to throw std::bad_alloc");
 		}
 		h();
 		void *p = new_try(n, alignment);
@@ -409,14 +409,14 @@ static inline void delete_op(void *p, size_t n, size_t alignment)
 /* The Itanium C++ ABI names of every replaceable operator new and delete
  * (size_t and std::align_val_t are passed as size_t). */
 #define NEW(name, align_arg, align, nothrow_arg, nothrow)                       \
-	EXPORT void *name(size_t n align_arg nothrow_arg);                      \
-	EXPORT void *name(size_t n align_arg nothrow_arg)                       \
+	PKALLOC_API void *name(size_t n align_arg nothrow_arg);                      \
+	PKALLOC_API void *name(size_t n align_arg nothrow_arg)                       \
 	{                                                                       \
 		return new_op(n, align, nothrow);                               \
 	}
 #define DELETE(name, size_arg, size, align_arg, align, nothrow_arg)             \
-	EXPORT void name(void *p size_arg align_arg nothrow_arg);               \
-	EXPORT void name(void *p size_arg align_arg nothrow_arg)                \
+	PKALLOC_API void name(void *p size_arg align_arg nothrow_arg);               \
+	PKALLOC_API void name(void *p size_arg align_arg nothrow_arg)                \
 	{                                                                       \
 		delete_op(p, size, align);                                      \
 	}

@@ -11,9 +11,7 @@
 #include "inject.h"
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 int prot_reserve(size_t size, size_t align, void **out)
@@ -112,32 +110,14 @@ int prot_purge(void *addr, size_t size)
 	return inject_madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
-int prot_apply(struct domain *d)
+int prot_protect(void *addr, size_t size, int prot)
 {
-	int want = cfg->backend->want(d);
-	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
-	if (want == d->prot)
-		return 0;
-	size_t len = (size_t)(top - d->lo);
-	if (top > d->lo && inject_mprotect(d->lo, len, want) != 0) {
-		/* The kernel keeps what it changed before the failure (the
-		 * first VMAs): put the whole range back as d->prot says. */
-		int err = errno;
-		if (inject_mprotect(d->lo, len, d->prot) != 0)
-			fatal("mprotect", d->lo, "cannot restore a domain's permissions after a failed change");
-		return err;
-	}
-	d->prot = want;
-	return 0;
+	return inject_mprotect(addr, size, prot) == 0 ? 0 : errno;
 }
 
-int prot_apply_key(struct domain *d, int key, int prot)
+int prot_protect_key(void *addr, size_t size, int prot, int key)
 {
-	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
-	if (top > d->lo && inject_pkey_mprotect(d->lo, (size_t)(top - d->lo), prot, key) != 0)
-		return errno;
-	d->prot = prot;
-	return 0;
+	return inject_pkey_mprotect(addr, size, prot, key) == 0 ? 0 : errno;
 }
 
 int prot_key_alloc(void)
@@ -146,97 +126,3 @@ int prot_key_alloc(void)
 	return k >= 0 ? k : -errno;
 }
 
-void prot_prefork_domain(struct domain *d)
-{
-	pthread_mutex_lock(&d->lock);
-	d->fork_open = 1;
-	int err = prot_apply(d);
-	pthread_mutex_unlock(&d->lock);
-	if (err)
-		fatal("fork", d->lo, "cannot open a domain for fork");
-}
-
-void prot_postfork_domain(struct domain *d, const struct open_set *set, int child)
-{
-	if (child) {
-		/* Only the forking thread lives on: its open set is the whole truth,
-		 * and a lock some vanished thread held must not stay held. */
-		pthread_mutex_init(&d->lock, NULL);
-		d->nread = d->nwrite = 0;
-		FOR_EACH_OPEN(set, e)
-			if (e->d == d) {
-				if (open_entry_access(e) == DOMAIN_RDWR)
-					d->nwrite++;
-				else
-					d->nread++;
-			}
-	}
-	pthread_mutex_lock(&d->lock);
-	d->fork_open = 0;
-	int err = prot_apply(d);
-	pthread_mutex_unlock(&d->lock);
-	if (err)
-		fatal("fork", d->lo, "cannot close a domain after fork");
-}
-
-static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct open_set *threads;
-
-void prot_threads_add(struct open_set *s)
-{
-	pthread_mutex_lock(&threads_lock);
-	s->next = threads;
-	threads = s;
-	pthread_mutex_unlock(&threads_lock);
-}
-
-void prot_threads_remove(struct open_set *s)
-{
-	pthread_mutex_lock(&threads_lock);
-	for (struct open_set **pp = &threads; *pp; pp = &(*pp)->next)
-		if (*pp == s) {
-			*pp = s->next;
-			break;
-		}
-	pthread_mutex_unlock(&threads_lock);
-}
-
-void prot_threads_fork_child(struct open_set *self)
-{
-	pthread_mutex_init(&threads_lock, NULL);
-	threads = self->registered ? self : NULL;
-	if (threads)
-		self->next = NULL;
-}
-
-int prot_anyone_inside(const struct domain *d)
-{
-	int found = 0;
-	pthread_mutex_lock(&threads_lock);
-	for (struct open_set *s = threads; s && !found; s = s->next)
-		for (unsigned l = 0; l < OPEN_LEVELS && !found; l++) {
-			/* Downwards: an entry only ever moves to a lower slot
-			 * (remove_entry), and its old slot is reused only after. */
-			unsigned n = __atomic_load_n(&s->lv[l].n, __ATOMIC_RELAXED);
-			for (unsigned i = n < PKALLOC_MAX_OPEN ? n : PKALLOC_MAX_OPEN; i-- > 0;)
-				if (__atomic_load_n(&s->lv[l].e[i].d, __ATOMIC_RELAXED) == d) {
-					found = 1;
-					break;
-				}
-		}
-	pthread_mutex_unlock(&threads_lock);
-	return found;
-}
-
-int prot_membarrier_init(void)
-{
-	return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
-void prot_membarrier(void)
-{
-	if (!cfg->membarrier)
-		atomic_thread_fence(memory_order_seq_cst);
-	else if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-		fatal("membarrier", NULL, "failed after it was registered: pins cannot be seen");
-}

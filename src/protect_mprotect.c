@@ -11,6 +11,8 @@
 #include "internal.h"
 #include "protect.h"
 #include "inject.h"
+#include "pages.h"
+#include "fatal.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -43,7 +45,7 @@ static int mp_access(struct domain *d, int from, int to, const struct open_set *
 	pthread_mutex_lock(&d->lock);
 	count(d, from, -1);
 	count(d, to, +1);
-	int err = prot_apply(d);
+	int err = pages_apply(d);
 	if (err) {
 		count(d, to, -1);
 		count(d, from, +1);
@@ -57,7 +59,7 @@ static int mp_window_open(struct domain *d, uintptr_t *token)
 	*token = 0;
 	pthread_mutex_lock(&d->lock);
 	d->nwrite++;
-	int err = prot_apply(d);      /* on failure the pages are as they were */
+	int err = pages_apply(d);      /* on failure the pages are as they were */
 	if (err)
 		d->nwrite--;
 	pthread_mutex_unlock(&d->lock);
@@ -69,10 +71,8 @@ static void mp_window_close(struct domain *d, uintptr_t token)
 	(void)token;
 	pthread_mutex_lock(&d->lock);
 	d->nwrite--;
-	int err = prot_apply(d);
 	pthread_mutex_unlock(&d->lock);
-	if (err)
-		fatal("mprotect", d->lo, "cannot close a domain");
+	pages_apply_or_die(d, "cannot close a domain");
 }
 
 const struct backend backend_mprotect = {

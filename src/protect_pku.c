@@ -15,6 +15,10 @@
 #include "inject.h"
 #include "keys.h"
 #include "pkru.h"
+#include "openset.h"
+#include "pages.h"
+#include "fatal.h"
+#include "settings.h"
 
 #include <cpuid.h>
 #include <signal.h>
@@ -49,7 +53,7 @@ static int pku_want(const struct domain *d)
 	if (atomic_load(&d->key) < 0)
 		return PROT_NONE;
 	if (!atomic_load(&d->shared) || (atomic_load(&d->inside) & ~INSIDE_DEAD) > 0 ||
-	    prot_anyone_inside(d))
+	    openset_anyone_inside(d))
 		return PROT_READ | PROT_WRITE;
 	return PROT_NONE;
 }
@@ -60,12 +64,8 @@ static void shared_apply(struct domain *d)
 {
 	sigset_t old;
 	prot_signals_off(&old);
-	pthread_mutex_lock(&d->lock);
-	int err = prot_apply(d);
-	pthread_mutex_unlock(&d->lock);
+	pages_apply_or_die(d, "cannot change a shared domain's permissions");
 	prot_signals_on(&old);
-	if (err)
-		fatal("mprotect", d->lo, "cannot change a shared domain's permissions");
 }
 
 static int pku_pinned(struct domain *d, int may_share)
@@ -100,7 +100,7 @@ static uint32_t pkru_for(const struct open_set *set)
 {
 	uint32_t pkru = rdpkru() | keys_owned_bits();
 	FOR_EACH_OPEN(set, e) {
-		int access = open_entry_access(e);   /* NONE: an entry being made */
+		int access = openset_entry_access(e);   /* NONE: an entry being made */
 		int k = atomic_load_explicit(&e->d->key, memory_order_relaxed);
 		if (access == DOMAIN_RDWR)
 			pkru &= ~PKRU_BITS(k);

@@ -22,6 +22,9 @@
 #include "protect.h"
 #include "reserve.h"
 #include "pagerec.h"
+#include "registry.h"
+#include "settings.h"
+#include "fatal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -119,4 +122,24 @@ int reserve_destroyed(const void *p)
 	uintptr_t region = (uintptr_t)p >> REGION_SHIFT;
 	return region < REGIONS &&
 	       atomic_load_explicit(&owner[region], memory_order_acquire) == RESERVE_TOMB;
+}
+
+domain_t *domain_of(const void *ptr)
+{
+	int slot = reserve_slot_of(ptr);
+	if (slot < 0)
+		return NULL;
+	struct domain *d = &registry[slot];
+	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
+		return NULL;
+	domain_t *h = registry_handle(d);
+	/* The range and the record are read apart: meanwhile the domain may
+	 * have been destroyed (its range kept as a tombstone) and its record
+	 * taken by a new domain with a range of its own.  If the range still
+	 * belongs to the record, whose domain is still the one named, the
+	 * answer holds. */
+	atomic_thread_fence(memory_order_acquire);
+	if (reserve_slot_of(ptr) != slot || registry_check(h) != d)
+		return NULL;
+	return h;
 }

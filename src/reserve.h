@@ -11,12 +11,13 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "registry.h"
 
 #define RESERVE_SHIFT   32        /* log2(PKALLOC_RESERVATION) */
 #define RESERVE_REGIONS (1u << (47 - RESERVE_SHIFT))
 #define RESERVE_TOMB    0xffffu   /* owner of a destroyed domain's range, kept */
 
-extern _Atomic uint16_t reserve_owner[RESERVE_REGIONS] __attribute__((visibility("hidden")));
+extern _Atomic uint16_t reserve_owner[RESERVE_REGIONS];
 
 /* 1 if p lies in some domain's reservation, or in a destroyed domain's
  * range that is kept (a tombstone): free()'s test, one load. */
@@ -43,8 +44,8 @@ static inline int reserve_holds(struct domain *d, const void *p, size_t n)
 	       (const char *)p >= d->lo && (const char *)p <= top && n <= (size_t)(top - (const char *)p);
 }
 
-int reserve_create(struct domain *d, unsigned slot) __attribute__((visibility("hidden")));
-void reserve_destroy(struct domain *d) __attribute__((visibility("hidden")));
+int reserve_create(struct domain *d, unsigned slot);
+void reserve_destroy(struct domain *d);
 /* Registry slot whose reservation holds p, or -1. */
 static inline int reserve_slot_of(const void *p)
 {
@@ -55,6 +56,6 @@ static inline int reserve_slot_of(const void *p)
 	return o == RESERVE_TOMB ? -1 : (int)o - 1;
 }
 /* 1 if p lies in a destroyed domain's range that no new domain took yet. */
-int reserve_destroyed(const void *p) __attribute__((visibility("hidden")));
+int reserve_destroyed(const void *p);
 
 #endif

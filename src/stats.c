@@ -6,6 +6,9 @@
 #include "keys.h"
 #include "protect.h"
 #include "cache.h"
+#include "settings.h"
+#include "init.h"
+#include "registry.h"
 
 #include <errno.h>
 #include <string.h>
@@ -18,7 +21,7 @@ static size_t mapped_of(const struct domain *d)
 
 int domain_stats(domain_t *dh, struct domain_stats *st)
 {
-	struct domain *d = domain_check(dh);
+	struct domain *d = registry_check(dh);
 	if (!d || !st) {
 		errno = EINVAL;
 		return -1;
@@ -33,10 +36,9 @@ int domain_stats(domain_t *dh, struct domain_stats *st)
 	return 0;
 }
 
-static struct pkalloc_stats *sum_into;
-
-static void add_domain(struct domain *d)
+static void add_domain(struct domain *d, void *arg)
 {
+	struct pkalloc_stats *sum_into = arg;
 	if (atomic_load(&d->state) != DOM_LIVE)
 		return;
 	sum_into->domains++;
@@ -55,10 +57,9 @@ int pkalloc_stats(struct pkalloc_stats *st)
 	}
 	pkalloc_init();
 	memset(st, 0, sizeof *st);
-	domain_lock_registry();
-	sum_into = st;
-	domain_foreach_live(add_domain);
-	domain_unlock_registry();
+	registry_lock();
+	registry_foreach_live(add_domain, st);
+	registry_unlock();
 	if (cfg->backend && cfg->backend->per_thread)
 		keys_stats(st);
 	st->faults = atomic_load(&counters.faults);

@@ -17,6 +17,9 @@
 #include "internal.h"
 #include "protect.h"
 #include "enter.h"
+#include "settings.h"
+#include "fatal.h"
+#include "init.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -66,15 +69,14 @@ static int c11_trampoline(void *p)
 	return s.cfn(s.arg);
 }
 
-__attribute__((visibility("default")))
-int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
+PKALLOC_API int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
 {
 	/* The C library allocates the new thread's TLS with malloc: never in
 	 * a domain this thread captures with, the new thread starts outside. */
 	capture_off++;
 	pthread_once(&real_once, find_real);
 	if (!real_thrd_create)
-		fatal("thrd_create", NULL, "the C library's thrd_create was not found");
+		fatal("thrd_create", NULL, 0, "the C library's thrd_create was not found");
 	pkalloc_init();
 	struct start *s = malloc(sizeof *s);
 	int err = thrd_nomem;
@@ -87,13 +89,12 @@ int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
 	return err;
 }
 
-__attribute__((visibility("default")))
-int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+PKALLOC_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	capture_off++;     /* as in thrd_create */
 	pthread_once(&real_once, find_real);
 	if (!real_create)
-		fatal("pthread_create", NULL, "the C library's pthread_create was not found");
+		fatal("pthread_create", NULL, 0, "the C library's pthread_create was not found");
 	pkalloc_init();
 	struct start *s = malloc(sizeof *s);
 	int err = EAGAIN;

@@ -1,0 +1,8 @@
+/* Initialisation, once per process (init.c). */
+#ifndef PKALLOC_INIT_H
+#define PKALLOC_INIT_H
+
+/* Set pkalloc up, once; every entry point that needs cfg calls it. */
+void pkalloc_init(void);
+
+#endif
