@@ -107,9 +107,9 @@ static struct table *tables;
 
 /* ---- classes ------------------------------------------------------------- */
 
-void cache_classes_init(void)
+void pk_cache_classes_init(void)
 {
-	struct config *c = settings_edit();     /* writable during init */
+	struct config *c = pk_settings_edit();     /* writable during init */
 	unsigned n = 0;
 	size_t last = 0;
 	for (size_t size = 1; size <= CACHE_MAX; size++) {
@@ -131,7 +131,7 @@ void cache_classes_init(void)
 	uint64_t r[2] = { 0, 0 };
 	if (getrandom(r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) {
 		/* Early boot: ASLR gives what the kernel could not. */
-		r[0] ^= (uintptr_t)&tls ^ ((uint64_t)(uintptr_t)cache_classes_init << 17);
+		r[0] ^= (uintptr_t)&tls ^ ((uint64_t)(uintptr_t)pk_cache_classes_init << 17);
 		r[1] ^= (uintptr_t)&r ^ ((uint64_t)(uintptr_t)&tables << 23);
 	}
 	c->cache_secret = r[0];
@@ -154,14 +154,14 @@ static void spin_lock(struct domain *d)
  * of this thread may call into pkalloc). */
 static void cache_lock(struct domain *d, sigset_t *old)
 {
-	prot_signals_off(old);
+	pk_prot_signals_off(old);
 	spin_lock(d);
 }
 
 static void cache_unlock(struct domain *d, const sigset_t *old)
 {
 	atomic_store_explicit(&d->cache_lock, 0, memory_order_release);
-	prot_signals_on(old);
+	pk_prot_signals_on(old);
 }
 
 /* ---- caches ---------------------------------------------------------------- */
@@ -170,7 +170,7 @@ static void cache_unlock(struct domain *d, const sigset_t *old)
  * check word is this, mixed with a secret no stray write can know. */
 static uint64_t check_of(const struct cache *c, unsigned slot, uint32_t gen, uintptr_t owner)
 {
-	return cfg->cache_secret ^ (uintptr_t)c ^ (owner << 16) ^ ((uint64_t)gen << 40 | slot);
+	return pk_cfg->cache_secret ^ (uintptr_t)c ^ (owner << 16) ^ ((uint64_t)gen << 40 | slot);
 }
 
 /* The cache a way names, checked: never memory outside its domain, and
@@ -179,7 +179,7 @@ static inline struct cache *checked(struct domain *d, const struct way *w)
 {
 	struct cache *c = w->c;
 	if (UNLIKELY(!reserve_holds(d, c, sizeof *c) || c->check != w->check))
-		fatal("domain cache", c, 0, "a thread's cache pointer was overwritten");
+		pk_fatal("domain cache", c, 0, "a thread's cache pointer was overwritten");
 	return c;
 }
 
@@ -192,7 +192,7 @@ static struct cache *slot_cache(struct domain *d, unsigned s)
 	struct cache *c = (struct cache *)(d->lo + d->cache_at[s]);
 	if (!reserve_holds(d, c, sizeof *c) ||
 	    c->check != check_of(c, s, atomic_load_explicit(&d->gen, memory_order_relaxed), c->owner))
-		fatal("domain cache", c, 0, "a domain's list of caches was overwritten");
+		pk_fatal("domain cache", c, 0, "a domain's list of caches was overwritten");
 	return c;
 }
 
@@ -203,36 +203,36 @@ static __attribute__((noinline)) void flush(struct domain *d, struct cache *c, u
 {
 	uint32_t out[CACHE_CAP];
 	unsigned n = GET(c->n[cls]);
-	if (n > cfg->class_cap[cls])
-		fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
+	if (n > pk_cfg->class_cap[cls])
+		pk_fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
 	if (k > n)
 		k = n;
 	memcpy(out, c->off[cls], k * sizeof out[0]);
 	for (unsigned i = k; i < n; i++)
 		PUT(c->off[cls][i - k], GET(c->off[cls][i]));
 	PUT(c->n[cls], n - k);
-	size_t size = cfg->class_size[cls];
+	size_t size = pk_cfg->class_size[cls];
 	int flags = ARENA_FLAGS(d);
-	metamap_depth++;                 /* jemalloc may map metadata for d */
+	pk_metamap_depth++;                 /* jemalloc may map metadata for d */
 	for (unsigned i = 0; i < k; i++) {
 		uint64_t *p = (uint64_t *)(d->lo + out[i]);
 		if (!reserve_holds(d, p, size) || !rec_clear(d, p))
-			fatal("domain cache", p, 0, "a cached block was not allocated");
+			pk_fatal("domain cache", p, 0, "a cached block was not allocated");
 		*p = 0;                      /* the free key: the block is all zero now */
 		sdallocx(p, size, flags);
 	}
-	metamap_depth--;
+	pk_metamap_depth--;
 	atomic_fetch_sub_explicit(&d->cached, k * size, memory_order_relaxed);
 }
 
 /* From the arena: half a bin of class cls; how many came. */
 static __attribute__((noinline)) unsigned refill(struct domain *d, struct cache *c, unsigned cls)
 {
-	size_t size = cfg->class_size[cls];
-	unsigned want = cfg->class_cap[cls] / 2, got = 0;
+	size_t size = pk_cfg->class_size[cls];
+	unsigned want = pk_cfg->class_cap[cls] / 2, got = 0;
 	uint32_t in[CACHE_CAP];
 	int flags = ARENA_FLAGS(d);
-	metamap_depth++;
+	pk_metamap_depth++;
 	while (got < want) {
 		char *p = mallocx(size, flags);
 		if (!p)
@@ -242,11 +242,11 @@ static __attribute__((noinline)) unsigned refill(struct domain *d, struct cache 
 			break;
 		}
 		if (!rec_mark(d, p))
-			fatal("domain heap", p, 0, "jemalloc gave a block that is allocated already");
+			pk_fatal("domain heap", p, 0, "jemalloc gave a block that is allocated already");
 		rec_set_class(d, p, cls);
 		in[got++] = (uint32_t)(p - d->lo);
 	}
-	metamap_depth--;
+	pk_metamap_depth--;
 	atomic_fetch_add_explicit(&d->cached, got * size, memory_order_relaxed);
 	/* Lowest addresses last: handed out first. */
 	for (unsigned i = 0; i < got; i++)
@@ -257,7 +257,7 @@ static __attribute__((noinline)) unsigned refill(struct domain *d, struct cache 
 
 static void empty(struct domain *d, struct cache *c)
 {
-	for (unsigned cls = 1; cls <= cfg->nclasses; cls++)
+	for (unsigned cls = 1; cls <= pk_cfg->nclasses; cls++)
 		flush(d, c, cls, CACHE_CAP);
 }
 
@@ -302,7 +302,7 @@ static void let_go(struct way *w)
 	if (atomic_load(&d->gen) == w->gen && atomic_load(&d->state) == DOM_LIVE) {
 		settle(d, w);
 		if (w->slot > NO_SLOT)
-			fatal("domain cache", w->c, 0, "a thread's cache pointer was overwritten");
+			pk_fatal("domain cache", w->c, 0, "a thread's cache pointer was overwritten");
 		if (w->slot != NO_SLOT && d->slot_state[w->slot] == SLOT_OWNED) {
 			d->slot_state[w->slot] = SLOT_ORPHAN;
 			atomic_fetch_or_explicit(&d->orphans, UINT64_C(1) << w->slot, memory_order_relaxed);
@@ -331,9 +331,9 @@ static __attribute__((noinline)) struct cache *make(struct domain *d, struct way
 			/* A block of the domain's own arena, never a domain
 			 * allocation: no start bit, not counted. */
 			int flags = ARENA_FLAGS(d) | MALLOCX_ZERO;
-			metamap_depth++;
+			pk_metamap_depth++;
 			c = mallocx(sizeof *c, flags);
-			metamap_depth--;
+			pk_metamap_depth--;
 			if (c && !reserve_holds(d, c, sizeof *c)) {
 				dallocx(c, MALLOCX_TCACHE_NONE);
 				c = NULL;
@@ -357,7 +357,7 @@ static __attribute__((noinline)) struct cache *make(struct domain *d, struct way
  * handler's last round has run: nothing would let a table go then. */
 static int table_list(void)
 {
-	if (!enter_thread_arm_late())
+	if (!pk_enter_thread_arm_late())
 		return 0;
 	pthread_mutex_lock(&tables_lock);
 	tls.link = tables;
@@ -418,7 +418,7 @@ static inline __attribute__((always_inline)) struct way *cache_of(struct domain 
 		return w;
 	}
 	if (UNLIKELY(w->slot != NO_SLOT))      /* a slot, and its cache forgotten */
-		fatal("domain cache", NULL, 0, "a thread's cache pointer was overwritten");
+		pk_fatal("domain cache", NULL, 0, "a thread's cache pointer was overwritten");
 	return make(d, w) ? w : NULL;
 }
 
@@ -433,8 +433,8 @@ static inline __attribute__((always_inline)) void *take(struct domain *d, unsign
 	unsigned n = c->n[cls];
 	if (UNLIKELY(n == 0) && (n = refill(d, c, cls)) == 0)
 		return NULL;
-	if (UNLIKELY(n > cfg->class_cap[cls]))
-		fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
+	if (UNLIKELY(n > pk_cfg->class_cap[cls]))
+		pk_fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
 	uint64_t *p = (uint64_t *)(d->lo + c->off[cls][n - 1]);
 	PUT(c->n[cls], n - 1);
 	/* A cache inside the domain can be hit by the program's own stray
@@ -444,12 +444,12 @@ static inline __attribute__((always_inline)) void *take(struct domain *d, unsign
 	struct page_rec *r = rec_of(d, p);
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	if (UNLIKELY(((uintptr_t)p ^ (uintptr_t)c) >> RESERVE_SHIFT || (char *)p < d->lo ||
-	             (size_t)(top - (char *)p) < cfg->class_size[cls] ||
+	             (size_t)(top - (char *)p) < pk_cfg->class_size[cls] ||
 	             !(atomic_load_explicit(rec_word(r, p), memory_order_relaxed) & rec_bit(p)) ||
 	             atomic_load_explicit(&r->cls, memory_order_relaxed) != cls))
-		fatal("domain cache", p, 0, "a thread's cache of the domain is corrupted");
+		pk_fatal("domain cache", p, 0, "a thread's cache of the domain is corrupted");
 	*p = 0;                           /* the free key */
-	PUT(w->unsettled, w->unsettled + cfg->class_size[cls]);
+	PUT(w->unsettled, w->unsettled + pk_cfg->class_size[cls]);
 	return p;
 }
 
@@ -465,7 +465,7 @@ static inline void wipe_keyed(uint64_t *q, size_t size)
 	} else {
 		memset(q + 1, 0, size - 8);
 	}
-	q[0] = cfg->free_key;
+	q[0] = pk_cfg->free_key;
 	__asm__ volatile("" : : "r"(q) : "memory");
 }
 
@@ -475,11 +475,11 @@ static inline __attribute__((always_inline)) int give(struct domain *d, void *p,
 	if (!w)
 		return 0;
 	struct cache *c = w->c;
-	size_t size = cfg->class_size[cls];
+	size_t size = pk_cfg->class_size[cls];
 	unsigned n = c->n[cls];
-	if (UNLIKELY(n >= cfg->class_cap[cls])) {
-		if (n > cfg->class_cap[cls])
-			fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
+	if (UNLIKELY(n >= pk_cfg->class_cap[cls])) {
+		if (n > pk_cfg->class_cap[cls])
+			pk_fatal("domain cache", c, 0, "a thread's cache of the domain is corrupted");
 		flush(d, c, cls, n / 2);
 		n -= n / 2;
 	}
@@ -490,28 +490,28 @@ static inline __attribute__((always_inline)) int give(struct domain *d, void *p,
 	return 1;
 }
 
-void cache_settle_orphans(struct domain *d)
+void pk_cache_settle_orphans(struct domain *d)
 {
 	if (UNLIKELY(atomic_load_explicit(&d->orphans, memory_order_relaxed) != 0))
 		drain(d);
 }
 
-void *cache_alloc(struct domain *d, unsigned cls)
+void *pk_cache_alloc(struct domain *d, unsigned cls)
 {
 	return take(d, cls);
 }
 
-int cache_free(struct domain *d, void *p, unsigned cls)
+int pk_cache_free(struct domain *d, void *p, unsigned cls)
 {
 	return give(d, p, cls);
 }
 
-void *cache_try_alloc(struct domain *d, unsigned cls)
+void *pk_cache_try_alloc(struct domain *d, unsigned cls)
 {
 	return enter_open_now(d) ? take(d, cls) : NULL;
 }
 
-void *cache_fast_malloc(domain_t *dh, size_t size)
+void *pk_cache_fast_malloc(domain_t *dh, size_t size)
 {
 	struct domain *d = registry_check(dh);
 	if (UNLIKELY(!d || size > CACHE_MAX))
@@ -520,12 +520,12 @@ void *cache_fast_malloc(domain_t *dh, size_t size)
 	return LIKELY(cls != CLASS_NONE) && enter_open_now(d) ? take(d, cls) : NULL;
 }
 
-int cache_fast_free(void *p)
+int pk_cache_fast_free(void *p)
 {
 	int slot = reserve_slot_of(p);
 	if (UNLIKELY(slot < 0))
 		return 0;
-	struct domain *d = &registry[slot];
+	struct domain *d = &pk_registry[slot];
 	if (UNLIKELY(atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE ||
 	             (char *)p < d->lo || (char *)p >= atomic_load_explicit(&d->top, memory_order_acquire) ||
 	             ((uintptr_t)p & 7)))
@@ -533,16 +533,16 @@ int cache_fast_free(void *p)
 	struct page_rec *r = rec_of(d, p);
 	unsigned cls = atomic_load_explicit(&r->cls, memory_order_relaxed);
 	if (UNLIKELY(!(atomic_load_explicit(rec_word(r, p), memory_order_relaxed) & rec_bit(p)) ||
-	             cls == CLASS_NONE || cls > cfg->nclasses || !enter_open_now(d) ||
-	             *(uint64_t *)p == cfg->free_key))
+	             cls == CLASS_NONE || cls > pk_cfg->nclasses || !enter_open_now(d) ||
+	             *(uint64_t *)p == pk_cfg->free_key))
 		return 0;       /* the caller's path says what is wrong, if anything */
 	return give(d, p, cls);
 }
 
-int cache_holds(struct domain *d, const void *p)
+int pk_cache_holds(struct domain *d, const void *p)
 {
 	unsigned cls = rec_class(d, p);
-	if (cls == CLASS_NONE || cls > cfg->nclasses)
+	if (cls == CLASS_NONE || cls > pk_cfg->nclasses)
 		return 0;
 	uint32_t off = (uint32_t)((const char *)p - d->lo);
 	int found = 0;
@@ -565,7 +565,7 @@ int cache_holds(struct domain *d, const void *p)
 
 /* ---- statistics ------------------------------------------------------------ */
 
-void cache_counts(struct domain *d, size_t *allocated, size_t *cached)
+void pk_cache_counts(struct domain *d, size_t *allocated, size_t *cached)
 {
 	uint32_t gen = atomic_load_explicit(&d->gen, memory_order_relaxed);
 	long sum = 0;
@@ -582,7 +582,7 @@ void cache_counts(struct domain *d, size_t *allocated, size_t *cached)
 
 /* ---- domains, threads, fork ------------------------------------------------ */
 
-void cache_domain_init(struct domain *d)
+void pk_cache_domain_init(struct domain *d)
 {
 	sigset_t old;
 	cache_lock(d, &old);
@@ -594,7 +594,7 @@ void cache_domain_init(struct domain *d)
 	cache_unlock(d, &old);
 }
 
-void cache_domain_destroy(struct domain *d)
+void pk_cache_domain_destroy(struct domain *d)
 {
 	/* Nobody can pin d: no cache operation is under way.  Owned caches
 	 * are emptied but stay their owners' (should the destroy fail, they
@@ -614,7 +614,7 @@ void cache_domain_destroy(struct domain *d)
 	cache_unlock(d, &old);
 }
 
-void cache_thread_exit(int last)
+void pk_cache_thread_exit(int last)
 {
 	for (unsigned i = 0; i < WAYS; i++)
 		let_go(&tls.w[i]);
@@ -654,17 +654,17 @@ static void each_child(struct domain *d, void *arg)
 	each_unlock(d, arg);
 }
 
-void cache_prefork(void)
+void pk_cache_prefork(void)
 {
-	registry_foreach_live(each_lock, NULL);
+	pk_registry_foreach_live(each_lock, NULL);
 	pthread_mutex_lock(&tables_lock);
 }
 
-void cache_postfork(int child)
+void pk_cache_postfork(int child)
 {
 	if (!child) {
 		pthread_mutex_unlock(&tables_lock);
-		registry_foreach_live(each_unlock, NULL);
+		pk_registry_foreach_live(each_unlock, NULL);
 		return;
 	}
 	/* Only this thread lives on.  Every other thread's caches become
@@ -700,5 +700,5 @@ void cache_postfork(int child)
 			PUT(w->d, NULL);
 		}
 	}
-	registry_foreach_live(each_child, NULL);
+	pk_registry_foreach_live(each_child, NULL);
 }

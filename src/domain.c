@@ -31,13 +31,13 @@ static int make_arena(struct domain *d)
 	size_t sz = sizeof ind;
 	extent_hooks_t *hooks = &d->hooks;
 	struct window w;
-	int err = window_open(d, &w, PIN_ANY_STATE);
+	int err = pk_window_open(d, &w, PIN_ANY_STATE);
 	if (err)
 		return err;
-	extent_take_error();
+	pk_extent_take_error();
 	err = mallctl("arenas.create", &ind, &sz, &hooks, sizeof hooks);
-	window_close(&w);
-	int grow = extent_take_error();
+	pk_window_close(&w);
+	int grow = pk_extent_take_error();
 	if (err)
 		return grow ? grow : err == EAGAIN ? ENOSPC : ENOMEM;
 	d->arena = ind;
@@ -52,21 +52,21 @@ static int drop_arena(struct domain *d)
 		return err;
 	mib[1] = d->arena;
 	struct window w;
-	if ((err = window_open(d, &w, PIN_ANY_STATE | PIN_SHARE_OK)) != 0)
-		fatal("mprotect", d->lo, err, "cannot open a domain");
+	if ((err = pk_window_open(d, &w, PIN_ANY_STATE | PIN_SHARE_OK)) != 0)
+		pk_fatal("mprotect", d->lo, err, "cannot open a domain");
 	/* Nobody can pin d now, so no cache of it is in use: every block
 	 * they hold goes back before the arena does. */
-	cache_domain_destroy(d);
+	pk_cache_domain_destroy(d);
 	err = mallctlbymib(mib, miblen, NULL, NULL, NULL, 0);
-	window_close(&w);
+	pk_window_close(&w);
 	return err;
 }
 
 domain_t *domain_create(const char *name, unsigned flags)
 {
-	pkalloc_init();
-	if (!cfg->backend) {
-		errno = cfg->init_errno;
+	pk_init();
+	if (!pk_cfg->backend) {
+		errno = pk_cfg->init_errno;
 		return NULL;
 	}
 	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK | DOMAIN_CAPTURE_MALLOC)) != 0 ||
@@ -75,26 +75,26 @@ domain_t *domain_create(const char *name, unsigned flags)
 		return NULL;
 	}
 	/* A capture that plain malloc never reaches would protect nothing. */
-	if ((flags & DOMAIN_CAPTURE_MALLOC) && !override_capture_ok()) {
+	if ((flags & DOMAIN_CAPTURE_MALLOC) && !pk_override_capture_ok()) {
 		errno = ENOTSUP;
 		return NULL;
 	}
 
 	int err;
-	registry_lock();
-	int slot = registry_take_slot();
+	pk_registry_lock();
+	int slot = pk_registry_take_slot();
 	if (slot < 0) {
-		registry_unlock();
+		pk_registry_unlock();
 		errno = ENOSPC;
 		return NULL;
 	}
-	struct domain *d = &registry[slot];
+	struct domain *d = &pk_registry[slot];
 	atomic_store(&d->state, DOM_CREATING);
 	d->flags = flags;
 	d->nread = d->nwrite = d->fork_open = 0;
 	d->prot = PROT_NONE;
 	/* The pin count is not reset: a thread that checked a handle of the
-	 * record's previous domain may be between enter_pin's increment and
+	 * record's previous domain may be between pk_enter_pin's increment and
 	 * its decrement, and a store of 0 would have that decrement wrap the
 	 * new domain's count.  Clearing the DEAD bit keeps such pairs whole.
 	 * A stale pin that comes after this create does take hold, of the new
@@ -105,31 +105,31 @@ domain_t *domain_create(const char *name, unsigned flags)
 	atomic_store(&d->key, -1);        /* keys are given on first use */
 	atomic_store(&d->shared, 0);
 	atomic_store(&d->evicting, 0);
-	cache_domain_init(d);
+	pk_cache_domain_init(d);
 	d->key_next = NULL;
 	d->key_loads = d->evictions = 0;
 	pthread_mutex_init(&d->lock, NULL);
 	snprintf(d->name, sizeof d->name, "%s", name ? name : "");
 
-	if ((err = reserve_create(d, (unsigned)slot)) != 0)
+	if ((err = pk_reserve_create(d, (unsigned)slot)) != 0)
 		goto fail_reserve;
-	extent_hooks_init(d);
+	pk_extent_hooks_init(d);
 	if ((err = make_arena(d)) != 0)
 		goto fail_arena;
 
 	atomic_store_explicit(&d->state, DOM_LIVE, memory_order_release);
-	registry_unlock();
-	return registry_handle(d);
+	pk_registry_unlock();
+	return pk_registry_handle(d);
 
 fail_arena:
-	reserve_destroy(d);
-	if (cfg->backend->release)
-		cfg->backend->release(d);
+	pk_reserve_destroy(d);
+	if (pk_cfg->backend->release)
+		pk_cfg->backend->release(d);
 fail_reserve:
 	pthread_mutex_destroy(&d->lock);
 	atomic_store(&d->state, DOM_FREE);
-	registry_put_slot((unsigned)slot);
-	registry_unlock();
+	pk_registry_put_slot((unsigned)slot);
+	pk_registry_unlock();
 	errno = err;
 	return NULL;
 }
@@ -150,8 +150,8 @@ int domain_destroy(domain_t *dh)
 	 * changes nothing anyone else can see.  Signals stay off meanwhile: a
 	 * handler of this thread could otherwise wait for this very lock. */
 	sigset_t old;
-	prot_signals_off(&old);
-	registry_lock();
+	pk_prot_signals_off(&old);
+	pk_registry_lock();
 	int err = 0;
 	/* Creates and destroys hold the lock: checked here, the handle stays
 	 * d's (it may have been destroyed, and its record taken by a new
@@ -171,20 +171,20 @@ int domain_destroy(domain_t *dh)
 			err = (none & INSIDE_DEAD) ? EINVAL : EBUSY;   /* EINVAL: a destroy is under way */
 			goto out;
 		}
-		registry_unlock();
+		pk_registry_unlock();
 		/* A window's holder may be preempted: yield first, then sleep. */
 		if (tries < 100)
 			sched_yield();
 		else
 			nanosleep(&(struct timespec){ .tv_nsec = 100000 }, NULL);
-		registry_lock();
+		pk_registry_lock();
 		if (registry_check(dh) != d) {
 			err = EINVAL;       /* destroyed meanwhile */
 			goto out;
 		}
 	}
-	openset_membarrier();
-	if (openset_anyone_inside(d)) {
+	pk_openset_membarrier();
+	if (pk_openset_anyone_inside(d)) {
 		/* Windows opened meanwhile keep their counts. */
 		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
 		err = EBUSY;
@@ -195,27 +195,27 @@ int domain_destroy(domain_t *dh)
 	 * purges while the arena is destroyed really drop the secrets. */
 	if (d->flags & DOMAIN_MLOCK) {
 		char *top = atomic_load(&d->top);
-		prot_unlock(d->lo, (size_t)(top - d->lo));
+		pk_prot_unlock(d->lo, (size_t)(top - d->lo));
 	}
 	if (drop_arena(d) != 0) {
 		atomic_store(&d->state, DOM_LIVE);
 		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
-		pages_apply_or_die(d, "cannot close a domain");   /* closed again if it shares a key */
+		pk_pages_apply_or_die(d, "cannot close a domain");   /* closed again if it shares a key */
 		err = EBUSY;
 		goto out;
 	}
 	/* Unmapped, then off its key: the key goes to another domain only when
 	 * no page carries it any more, and nothing of the domain stays in RAM. */
-	reserve_destroy(d);
-	if (cfg->backend->release)
-		cfg->backend->release(d);
+	pk_reserve_destroy(d);
+	if (pk_cfg->backend->release)
+		pk_cfg->backend->release(d);
 	pthread_mutex_destroy(&d->lock);
 	atomic_fetch_add_explicit(&d->gen, 1, memory_order_relaxed);
 	atomic_store_explicit(&d->state, DOM_FREE, memory_order_release);
-	registry_put_slot(registry_slot(d));
+	pk_registry_put_slot(pk_registry_slot(d));
 out:
-	registry_unlock();
-	prot_signals_on(&old);
+	pk_registry_unlock();
+	pk_prot_signals_on(&old);
 	if (err) {
 		errno = err;
 		return -1;

@@ -50,10 +50,10 @@ static __thread unsigned char exit_rounds;
 
 /* The domain plain malloc allocates in (override.c): the innermost
  * capturing domain of the set, kept here so that malloc reads one word. */
-__thread struct domain *enter_capture TLS_FAST;
-__thread int capture_off TLS_FAST;
+__thread struct domain *pk_enter_capture TLS_FAST;
+__thread int pk_capture_off TLS_FAST;
 
-struct open_set *enter_open_set(void)
+struct open_set *pk_enter_open_set(void)
 {
 	return &tls_set;
 }
@@ -62,12 +62,12 @@ struct open_set *enter_open_set(void)
  * same thread. */
 #define PUBLISH() atomic_signal_fence(memory_order_seq_cst)
 
-/* Bumped before and after every change of the set: enter_access_of's
+/* Bumped before and after every change of the set: pk_enter_access_of's
  * answer for the last domain asked about stays good while it holds. */
-__thread uint64_t enter_set_version TLS_FAST;
-__thread struct enter_last enter_last_access TLS_FAST;
-#define set_version enter_set_version
-#define last_access enter_last_access
+__thread uint64_t pk_enter_set_version TLS_FAST;
+__thread struct enter_last pk_enter_last_access TLS_FAST;
+#define set_version pk_enter_set_version
+#define last_access pk_enter_last_access
 
 static void set_changing(void)
 {
@@ -118,7 +118,7 @@ static void capture_update(const struct open_set *s)
 			c = s->lv[l].cap[s->lv[l].ncap - 1].d;
 			break;
 		}
-	enter_capture = c;
+	pk_enter_capture = c;
 }
 
 static void capture_push(struct open_set *s, struct open_level *lv, struct domain *d)
@@ -158,7 +158,7 @@ static void capture_pop(struct open_set *s, struct open_level *lv, struct domain
 	capture_update(s);
 }
 
-int enter_access_of(struct domain *d)
+int pk_enter_access_of(struct domain *d)
 {
 	uint64_t version = set_version;
 	PUBLISH();
@@ -166,8 +166,8 @@ int enter_access_of(struct domain *d)
 		return last_access.access;
 	int best = ACCESS_NONE;
 	FOR_EACH_OPEN(&tls_set, e)
-		if (e->d == d && openset_entry_access(e) > best)
-			best = openset_entry_access(e);
+		if (e->d == d && pk_openset_entry_access(e) > best)
+			best = pk_openset_entry_access(e);
 	/* Stamped with the version read before the scan: a handler that
 	 * changed the set meanwhile has made it stale already. */
 	last_access.d = NULL;
@@ -208,23 +208,23 @@ static int pin_entered(struct domain *d)
 	    atomic_load(&d->state) != DOM_LIVE) {
 		/* A destroy is deciding, under the registry lock.  Under that lock
 		 * none is in progress: a destroy after it will see the entry. */
-		registry_lock();
+		pk_registry_lock();
 		int gone = (atomic_load(&d->inside) & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE;
-		registry_unlock();
+		pk_registry_unlock();
 		if (gone)
 			return EINVAL;
 	}
-	return cfg->backend->pinned ? cfg->backend->pinned(d, 0) : 0;
+	return pk_cfg->backend->pinned ? pk_cfg->backend->pinned(d, 0) : 0;
 }
 
 static void unpinned(struct domain *d)
 {
 	PIN_FENCE();      /* the removal before any read of d's state */
-	if (cfg->backend->unpinned)
-		cfg->backend->unpinned(d);
+	if (pk_cfg->backend->unpinned)
+		pk_cfg->backend->unpinned(d);
 }
 
-int enter_pin(struct domain *d, int flags)
+int pk_enter_pin(struct domain *d, int flags)
 {
 	unsigned prev = atomic_fetch_add(&d->inside, 1);
 	if (!(flags & PIN_ANY_STATE) &&
@@ -232,38 +232,38 @@ int enter_pin(struct domain *d, int flags)
 		atomic_fetch_sub(&d->inside, 1);
 		/* A destroy may be deciding, under the registry lock.  Under that
 		 * lock no destroy is in progress: pin there, or learn it is gone. */
-		registry_lock();
+		pk_registry_lock();
 		prev = atomic_fetch_add(&d->inside, 1);
 		if ((prev & INSIDE_DEAD) || atomic_load(&d->state) != DOM_LIVE) {
 			atomic_fetch_sub(&d->inside, 1);
-			registry_unlock();
+			pk_registry_unlock();
 			return EINVAL;
 		}
-		registry_unlock();
+		pk_registry_unlock();
 	}
-	if (cfg->backend->pinned) {
-		int err = cfg->backend->pinned(d, flags & PIN_SHARE_OK);
+	if (pk_cfg->backend->pinned) {
+		int err = pk_cfg->backend->pinned(d, flags & PIN_SHARE_OK);
 		if (err) {
-			enter_unpin(d);
+			pk_enter_unpin(d);
 			return err;
 		}
 	}
 	return 0;
 }
 
-void enter_unpin(struct domain *d)
+void pk_enter_unpin(struct domain *d)
 {
 	atomic_fetch_sub(&d->inside, 1);
-	if (cfg->backend->unpinned)
-		cfg->backend->unpinned(d);
+	if (pk_cfg->backend->unpinned)
+		pk_cfg->backend->unpinned(d);
 }
 
 /* Tell the backend; pku recomputes PKRU at every change of the set. */
 static int changed(struct domain *d, int from, int to, const struct open_set *s)
 {
-	if (from == to && !cfg->backend->per_thread)
+	if (from == to && !pk_cfg->backend->per_thread)
 		return 0;
-	return cfg->backend->access(d, from, to, s);
+	return pk_cfg->backend->access(d, from, to, s);
 }
 
 int domain_enter(domain_t *dh, int access)
@@ -297,16 +297,16 @@ int domain_enter(domain_t *dh, int access)
 				goto out;
 			}
 			sigset_t old;
-			prot_signals_off(&old);
+			pk_prot_signals_off(&old);
 			if (!s->registered) {
 				if (exit_state == EXIT_UNARMED) {
-					pthread_setspecific(cfg->thread_key, s);
+					pthread_setspecific(pk_cfg->thread_key, s);
 					exit_state = EXIT_LATE;
 				}
-				openset_add(s);
+				pk_openset_add(s);
 				s->registered = 1;
 			}
-			prot_signals_on(&old);
+			pk_prot_signals_on(&old);
 		}
 		e = &lv->e[lv->n];
 		e->gen = d->gen;
@@ -334,10 +334,10 @@ int domain_enter(domain_t *dh, int access)
 
 	uint64_t old = e->st;
 	unsigned depth = ENTRY_DEPTH(old);
-	int from = openset_entry_access(e);
+	int from = pk_openset_entry_access(e);
 	e->st = ((uint64_t)(depth + 1) << 56) | (old & ((UINT64_C(1) << 56) - 1)) |
 	        (access == DOMAIN_RDWR ? UINT64_C(1) << depth : 0);
-	if ((err = changed(d, from, openset_entry_access(e), s)) != 0) {
+	if ((err = changed(d, from, pk_openset_entry_access(e), s)) != 0) {
 		e->st = old;
 		if (fresh) {
 			remove_entry(lv, e);
@@ -370,16 +370,16 @@ int domain_exit(domain_t *dh)
 		errno = EPERM;
 		return -1;
 	}
-	int from = openset_entry_access(e);
+	int from = pk_openset_entry_access(e);
 	unsigned depth = ENTRY_DEPTH(e->st) - 1;
 	int captured = ((e->st >> depth) & 1) && (d->flags & DOMAIN_CAPTURE_MALLOC);
 	e->st = ((uint64_t)depth << 56) | (e->st & ((UINT64_C(1) << depth) - 1));
-	int to = openset_entry_access(e);
+	int to = pk_openset_entry_access(e);
 	/* Close first (PKRU skips an entry of depth 0), unpin after: the key
 	 * can move only once this thread can no longer use it. */
 	int err = changed(d, from, to, s);
 	if (err)
-		fatal("domain_exit", dh, err, "cannot close the domain");
+		pk_fatal("domain_exit", dh, err, "cannot close the domain");
 	if (captured)
 		capture_pop(s, lv, d);
 	if (depth == 0) {
@@ -390,40 +390,40 @@ int domain_exit(domain_t *dh)
 	return 0;
 }
 
-void enter_thread_arm(void)
+void pk_enter_thread_arm(void)
 {
 	if (exit_state != EXIT_UNARMED)
 		return;
-	capture_off++;            /* the C library may allocate for the key */
-	if (pthread_setspecific(cfg->thread_key, &tls_set) == 0)
+	pk_capture_off++;            /* the C library may allocate for the key */
+	if (pthread_setspecific(pk_cfg->thread_key, &tls_set) == 0)
 		exit_state = EXIT_EARLY;
-	capture_off--;
+	pk_capture_off--;
 }
 
-int enter_thread_arm_late(void)
+int pk_enter_thread_arm_late(void)
 {
 	if (exit_state == EXIT_DONE)
 		return 0;
 	if (exit_state == EXIT_UNARMED) {
-		capture_off++;
-		pthread_setspecific(cfg->thread_key, &tls_set);
-		capture_off--;
+		pk_capture_off++;
+		pthread_setspecific(pk_cfg->thread_key, &tls_set);
+		pk_capture_off--;
 		exit_state = EXIT_LATE;
 	}
 	return 1;
 }
 
-int enter_thread_done(void)
+int pk_enter_thread_done(void)
 {
 	return exit_state == EXIT_DONE;
 }
 
-void enter_thread_exit(void *arg)
+void pk_enter_thread_exit(void *arg)
 {
 	struct open_set *s = arg;
 	struct open_level *lv = &s->lv[0];
 	if (exit_state == EXIT_EARLY && ++exit_rounds < PTHREAD_DESTRUCTOR_ITERATIONS)
-		pthread_setspecific(cfg->thread_key, s);      /* called again next round */
+		pthread_setspecific(pk_cfg->thread_key, s);      /* called again next round */
 	else
 		exit_state = EXIT_DONE;
 	if (!s->registered)
@@ -432,60 +432,60 @@ void enter_thread_exit(void *arg)
 	/* From here on, malloc is ordinary again on this thread. */
 	for (unsigned l = 0; l < OPEN_LEVELS; l++)
 		s->lv[l].ncap = 0;
-	enter_capture = NULL;
+	pk_enter_capture = NULL;
 	while (lv->n) {
 		struct open_entry *e = &lv->e[lv->n - 1];
 		struct domain *d = e->d;
-		int from = openset_entry_access(e);
+		int from = pk_openset_entry_access(e);
 		e->st = 0;
 		/* As in domain_exit: never leave it open for every other thread. */
 		int err = changed(d, from, ACCESS_NONE, s);
 		if (err)
-			fatal("mprotect", d->lo, err, "cannot close a domain");
+			pk_fatal("mprotect", d->lo, err, "cannot close a domain");
 		remove_entry(lv, e);
 		unpinned(d);
 	}
 	set_changing();
 	sigset_t old;
-	prot_signals_off(&old);
-	openset_remove(s);
+	pk_prot_signals_off(&old);
+	pk_openset_remove(s);
 	s->registered = 0;
-	prot_signals_on(&old);
+	pk_prot_signals_on(&old);
 }
 
-int window_open(struct domain *d, struct window *w, int flags)
+int pk_window_open(struct domain *d, struct window *w, int flags)
 {
 	/* Pinned already if this thread is inside (at any level). */
-	int access = enter_access_of(d);
+	int access = pk_enter_access_of(d);
 	w->d = d;
 	w->pinned = w->opened = 0;
 	if (access == ACCESS_NONE) {
-		int err = enter_pin(d, flags);
+		int err = pk_enter_pin(d, flags);
 		if (err)
 			return err;
 		w->pinned = 1;
 	}
 	/* Page permissions are shared: if this thread holds d read-write,
 	 * the pages are read-write already. */
-	if (cfg->backend->per_thread || access != DOMAIN_RDWR) {
-		int err = cfg->backend->window_open(d, &w->token);
+	if (pk_cfg->backend->per_thread || access != DOMAIN_RDWR) {
+		int err = pk_cfg->backend->window_open(d, &w->token);
 		if (err) {
 			if (w->pinned)
-				enter_unpin(d);
+				pk_enter_unpin(d);
 			w->pinned = 0;
 			return err;
 		}
 		w->opened = 1;
 	}
-	metamap_depth++;
+	pk_metamap_depth++;
 	return 0;
 }
 
-void window_close(struct window *w)
+void pk_window_close(struct window *w)
 {
-	metamap_depth--;
+	pk_metamap_depth--;
 	if (w->opened)
-		cfg->backend->window_close(w->d, w->token);
+		pk_cfg->backend->window_close(w->d, w->token);
 	if (w->pinned)
-		enter_unpin(w->d);
+		pk_enter_unpin(w->d);
 }

@@ -25,7 +25,7 @@
 
 static __thread int grow_error TLS_FAST;
 
-int extent_take_error(void)
+int pk_extent_take_error(void)
 {
 	int e = grow_error;
 	grow_error = 0;
@@ -38,9 +38,9 @@ static int prepare_pages(struct domain *d, void *addr, size_t size, size_t align
 {
 	int err = 0;
 	if (d->flags & DOMAIN_MLOCK)
-		err = prot_lock(addr, size);
+		err = pk_prot_lock(addr, size);
 	if (!err && (d->flags & DOMAIN_WIPEONFORK) && alignment < METADATA_ALIGN)
-		err = prot_wipe_on_fork(addr, size);
+		err = pk_prot_wipe_on_fork(addr, size);
 	return err;
 }
 
@@ -66,7 +66,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	    (size_t)(d->hi - start) >= size) {
 		int err = prepare_pages(d, start, size, alignment);
 		if (!err)
-			err = cfg->backend->tag(d, start, size);
+			err = pk_cfg->backend->tag(d, start, size);
 		if (!err) {
 			atomic_store_explicit(&d->top, start + size, memory_order_release);
 			ret = start;
@@ -96,8 +96,8 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool commit
                          unsigned ind)
 {
 	(void)h, (void)committed, (void)ind;
-	if (prot_purge(addr, size) != 0 && prot_unlock(addr, size) == 0)
-		prot_purge(addr, size);
+	if (pk_prot_purge(addr, size) != 0 && pk_prot_unlock(addr, size) == 0)
+		pk_prot_purge(addr, size);
 }
 
 static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t off,
@@ -120,14 +120,14 @@ static bool hook_purge(extent_hooks_t *h, void *addr, size_t size, size_t off,
 	struct domain *d = DOMAIN_OF_HOOKS(h);
 	char *a = (char *)addr + off;
 	(void)size, (void)ind;
-	if (prot_purge(a, len) == 0)
+	if (pk_prot_purge(a, len) == 0)
 		return false;
 	/* While the arena is destroyed, jemalloc purges its metadata blocks
 	 * last and, on failure, reads the hooks again from the block itself.
 	 * A purge that stopped half-way (pages an unlock missed are still
 	 * locked) has zeroed them: unlock and purge the whole block instead. */
-	return atomic_load(&d->state) != DOM_DYING || prot_unlock(a, len) != 0 ||
-	       prot_purge(a, len) != 0;
+	return atomic_load(&d->state) != DOM_DYING || pk_prot_unlock(a, len) != 0 ||
+	       pk_prot_purge(a, len) != 0;
 }
 
 static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t size_a,
@@ -144,7 +144,7 @@ static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *add
 	return false;
 }
 
-void extent_hooks_init(struct domain *d)
+void pk_extent_hooks_init(struct domain *d)
 {
 	d->hooks = (extent_hooks_t){
 		.alloc = hook_alloc,

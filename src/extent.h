@@ -5,9 +5,9 @@
 struct domain;
 
 /* Fill d->hooks; jemalloc is handed &d->hooks at arenas.create. */
-void extent_hooks_init(struct domain *d);
+void pk_extent_hooks_init(struct domain *d);
 /* Why the calling thread's last extent allocation failed, if it was not
  * for want of space (mlock's errno, say); 0 otherwise.  Clears it. */
-int extent_take_error(void);
+int pk_extent_take_error(void);
 
 #endif

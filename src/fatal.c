@@ -10,13 +10,13 @@
 #include <string.h>
 #include <unistd.h>
 
-void line_put(struct line *l, const char *s)
+void pk_line_put(struct line *l, const char *s)
 {
 	while (*s && l->n < sizeof l->buf - 1)
 		l->buf[l->n++] = *s++;
 }
 
-void line_put_num(struct line *l, unsigned long v, unsigned base)
+void pk_line_put_num(struct line *l, unsigned long v, unsigned base)
 {
 	char tmp[24];
 	int i = sizeof tmp;
@@ -26,40 +26,40 @@ void line_put_num(struct line *l, unsigned long v, unsigned base)
 		v /= base;
 	} while (v && i > 0);
 	if (base == 16)
-		line_put(l, "0x");
-	line_put(l, tmp + i);
+		pk_line_put(l, "0x");
+	pk_line_put(l, tmp + i);
 }
 
-void line_put_errno(struct line *l, int err)
+void pk_line_put_errno(struct line *l, int err)
 {
 	/* strerrorname_np returns a constant string: safe in a handler. */
 	const char *name = strerrorname_np(err);
-	line_put(l, " (");
+	pk_line_put(l, " (");
 	if (name)
-		line_put(l, name);
+		pk_line_put(l, name);
 	else
-		line_put_num(l, (unsigned long)err, 10);
-	line_put(l, ")");
+		pk_line_put_num(l, (unsigned long)err, 10);
+	pk_line_put(l, ")");
 }
 
-void line_write(struct line *l)
+void pk_line_write(struct line *l)
 {
 	l->buf[l->n++] = '\n';
 	ssize_t r = write(STDERR_FILENO, l->buf, l->n);
 	(void)r;
 }
 
-void fatal(const char *what, const void *ptr, int err, const char *why)
+void pk_fatal(const char *what, const void *ptr, int err, const char *why)
 {
 	struct line l = { .n = 0 };
-	line_put(&l, "pkalloc: ");
-	line_put(&l, what);
-	line_put(&l, "(");
-	line_put_num(&l, (unsigned long)(uintptr_t)ptr, 16);
-	line_put(&l, "): ");
-	line_put(&l, why);
+	pk_line_put(&l, "pkalloc: ");
+	pk_line_put(&l, what);
+	pk_line_put(&l, "(");
+	pk_line_put_num(&l, (unsigned long)(uintptr_t)ptr, 16);
+	pk_line_put(&l, "): ");
+	pk_line_put(&l, why);
 	if (err)
-		line_put_errno(&l, err);
-	line_write(&l);
+		pk_line_put_errno(&l, err);
+	pk_line_write(&l);
 	abort();
 }

@@ -11,15 +11,15 @@ struct line {
 	char buf[256];
 	size_t n;
 };
-void line_put(struct line *l, const char *s);
-void line_put_num(struct line *l, unsigned long v, unsigned base);  /* 16: 0x... */
+void pk_line_put(struct line *l, const char *s);
+void pk_line_put_num(struct line *l, unsigned long v, unsigned base);  /* 16: 0x... */
 /* " (ENOMEM)", the errno value's name, or its number where it has none. */
-void line_put_errno(struct line *l, int err);
-void line_write(struct line *l);                                    /* adds '\n' */
+void pk_line_put_errno(struct line *l, int err);
+void pk_line_write(struct line *l);                                    /* adds '\n' */
 
 /* "pkalloc: WHAT(PTR): WHY (ERRNAME)" on stderr, then abort.  err is the
  * errno value in hand, or 0 for none. */
-__attribute__((noreturn)) void fatal(const char *what, const void *ptr, int err,
+__attribute__((noreturn)) void pk_fatal(const char *what, const void *ptr, int err,
                                      const char *why);
 
 #endif

@@ -36,40 +36,40 @@ static void report(struct domain *d, const siginfo_t *si, const ucontext_t *uc)
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	struct line l = { .n = 0 };
 
-	line_put(&l, "pkalloc: thread ");
-	line_put_num(&l, (unsigned long)syscall(SYS_gettid), 10);
-	line_put(&l, is_write ? " wrote " : " read ");
+	pk_line_put(&l, "pkalloc: thread ");
+	pk_line_put_num(&l, (unsigned long)syscall(SYS_gettid), 10);
+	pk_line_put(&l, is_write ? " wrote " : " read ");
 	if (addr < d->lo || addr >= d->hi) {
-		line_put(&l, "the guard of domain \"");
+		pk_line_put(&l, "the guard of domain \"");
 	} else if (addr >= top) {
-		line_put(&l, "unused space of domain \"");
+		pk_line_put(&l, "unused space of domain \"");
 	} else {
-		line_put(&l, "domain \"");
+		pk_line_put(&l, "domain \"");
 	}
-	line_put(&l, d->name);
-	line_put(&l, "\" at ");
-	line_put_num(&l, (unsigned long)addr, 16);
+	pk_line_put(&l, d->name);
+	pk_line_put(&l, "\" at ");
+	pk_line_put_num(&l, (unsigned long)addr, 16);
 	if (addr >= d->lo && addr < top) {
-		int access = enter_access_of(d);
-		line_put(&l, access == ACCESS_NONE ? ", not entered" :
+		int access = pk_enter_access_of(d);
+		pk_line_put(&l, access == ACCESS_NONE ? ", not entered" :
 		        access == DOMAIN_RDONLY && is_write ? ", entered read-only" : ", entered");
 		/* The domain is the one the address names, never the one si_pkey
 		 * names: a parked domain's pages keep the key they last had, the
 		 * kernel checks it before the page permissions, and that key may
 		 * belong to another domain by now. */
 		int key = atomic_load_explicit(&d->key, memory_order_relaxed);
-		if (cfg->backend && cfg->backend->per_thread &&
+		if (pk_cfg->backend && pk_cfg->backend->per_thread &&
 		    (key < 0 || (si->si_code == SEGV_PKUERR && si->si_pkey != (unsigned)key))) {
-			line_put(&l, " (parked)");
+			pk_line_put(&l, " (parked)");
 		} else if (si->si_code == SEGV_PKUERR) {
-			line_put(&l, " (pkey ");
-			line_put_num(&l, (unsigned long)key, 10);
-			line_put(&l, ")");
+			pk_line_put(&l, " (pkey ");
+			pk_line_put_num(&l, (unsigned long)key, 10);
+			pk_line_put(&l, ")");
 		} else {
-			line_put(&l, " (page permissions)");
+			pk_line_put(&l, " (page permissions)");
 		}
 	}
-	line_write(&l);
+	pk_line_write(&l);
 }
 
 static void on_fault(int sig, siginfo_t *si, void *ucv)
@@ -77,8 +77,8 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 	int saved = errno;
 	int slot = reserve_slot_of(si->si_addr);
 	if (slot >= 0 && si->si_code != SEGV_MAPERR) {
-		report(&registry[slot], si, ucv);
-		atomic_fetch_add(&counters.faults, 1);
+		report(&pk_registry[slot], si, ucv);
+		atomic_fetch_add(&pk_counters.faults, 1);
 		/* Let it kill the process: the instruction faults again. */
 		sigaction(SIGSEGV, &previous, NULL);
 		atomic_store(&installed, 0);
@@ -95,7 +95,7 @@ static void on_fault(int sig, siginfo_t *si, void *ucv)
 
 int pkalloc_install_fault_handler(void)
 {
-	pkalloc_init();
+	pk_init();
 	if (atomic_exchange(&installed, 1))
 		return 0;
 	struct sigaction sa = { .sa_sigaction = on_fault, .sa_flags = SA_SIGINFO | SA_ONSTACK };

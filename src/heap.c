@@ -34,7 +34,7 @@ static void *arena_took(struct domain *d, void *p, size_t usable)
 		return NULL;
 	}
 	if (!rec_mark(d, p))
-		fatal("domain heap", p, 0, "jemalloc gave a block that is allocated already");
+		pk_fatal("domain heap", p, 0, "jemalloc gave a block that is allocated already");
 	rec_set_class(d, p, usable <= CACHE_MAX ? CACHE_CLASS(usable) : CLASS_NONE);
 	atomic_fetch_add_explicit(&d->allocated, usable, memory_order_relaxed);
 	return p;
@@ -50,7 +50,7 @@ static int still(const domain_t *dh, struct domain *d, struct window *w)
 {
 	if (!dh || LIKELY(registry_check(dh) == d))
 		return 1;
-	window_close(w);
+	pk_window_close(w);
 	errno = EINVAL;
 	return 0;
 }
@@ -61,7 +61,7 @@ static void *alloc_in(struct domain *d, const domain_t *dh, size_t size, int fla
 	if (flags == 0 && size <= CACHE_MAX) {
 		/* The fast path: a thread inside d read-write, its cache. */
 		unsigned cls = CACHE_CLASS(size);
-		void *p = cls != CLASS_NONE ? cache_try_alloc(d, cls) : NULL;
+		void *p = cls != CLASS_NONE ? pk_cache_try_alloc(d, cls) : NULL;
 		if (LIKELY(p != NULL))
 			return p;
 	}
@@ -75,37 +75,37 @@ static void *alloc_in_window(struct domain *d, const domain_t *dh, size_t size, 
 		return NULL;
 	}
 	struct window w;
-	int err = window_open(d, &w, 0);
+	int err = pk_window_open(d, &w, 0);
 	if (err) {
 		errno = err;
 		return NULL;
 	}
 	if (!still(dh, d, &w))
 		return NULL;
-	cache_settle_orphans(d);
+	pk_cache_settle_orphans(d);
 	void *p = NULL;
 	unsigned cls;
 	if ((flags & ~MALLOCX_ZERO) == 0 && size <= CACHE_MAX && (cls = CACHE_CLASS(size)) != CLASS_NONE &&
-	    (p = cache_alloc(d, cls)) != NULL) {
+	    (p = pk_cache_alloc(d, cls)) != NULL) {
 		if (flags & MALLOCX_ZERO)   /* cached blocks are wiped; a stray write may not be */
-			memset(p, 0, cfg->class_size[cls]);
+			memset(p, 0, pk_cfg->class_size[cls]);
 	} else {
 		/* mallocx(0) is undefined: 0 bytes get the smallest size class. */
-		extent_take_error();
+		pk_extent_take_error();
 		p = mallocx(size ? size : 1, ARENA_FLAGS(d) | flags);
 		/* The size class: as sallocx(p) would say, without its lookup. */
 		if (p)
 			p = arena_took(d, p, nallocx(size ? size : 1, flags));
 	}
-	window_close(&w);
+	pk_window_close(&w);
 	if (!p) {
-		int grow = extent_take_error();
+		int grow = pk_extent_take_error();
 		errno = grow ? grow : ENOMEM;
 	}
 	return p;
 }
 
-void *heap_alloc(struct domain *d, size_t size, int flags)
+void *pk_heap_alloc(struct domain *d, size_t size, int flags)
 {
 	return alloc_in(d, NULL, size, flags);
 }
@@ -120,7 +120,7 @@ static struct domain *checked(domain_t *dh)
 
 void *domain_malloc(domain_t *dh, size_t size)
 {
-	void *p = cache_fast_malloc(dh, size);
+	void *p = pk_cache_fast_malloc(dh, size);
 	if (LIKELY(p != NULL))
 		return p;
 	struct domain *d = checked(dh);     /* the fast path was tried: the window's */
@@ -173,7 +173,7 @@ static size_t size_checked(struct domain *d, const void *ptr, const char *call)
 	size_t n = sallocx(ptr, 0);
 	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
 	if (n == 0 || n > (size_t)(top - (const char *)ptr) || rec_starts_within(d, ptr, n))
-		fatal(call, ptr, 0, BAD_EXTENT);
+		pk_fatal(call, ptr, 0, BAD_EXTENT);
 	return n;
 }
 
@@ -182,13 +182,13 @@ static struct domain *lookup(const void *ptr, const char **why)
 {
 	int slot = reserve_slot_of(ptr);
 	if (slot < 0) {
-		if (reserve_destroyed(ptr))
+		if (pk_reserve_destroyed(ptr))
 			*why = "its domain was destroyed";
 		else
 			*why = "not domain memory";
 		return NULL;
 	}
-	struct domain *d = &registry[slot];
+	struct domain *d = &pk_registry[slot];
 	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE) {
 		*why = "its domain is destroyed or being destroyed";
 		return NULL;
@@ -211,7 +211,7 @@ static struct domain *owner_of(const void *ptr, const char *call)
 	const char *why;
 	struct domain *d = lookup(ptr, &why);
 	if (!d)
-		fatal(call, ptr, 0, why);
+		pk_fatal(call, ptr, 0, why);
 	return d;
 }
 
@@ -219,13 +219,13 @@ static struct domain *owner_of(const void *ptr, const char *call)
  * key, then a search to tell it from data); window on d held. */
 static int freed_in_cache(struct domain *d, const void *ptr)
 {
-	return UNLIKELY(*(const uint64_t *)ptr == cfg->free_key) && cache_holds(d, ptr);
+	return UNLIKELY(*(const uint64_t *)ptr == pk_cfg->free_key) && pk_cache_holds(d, ptr);
 }
 
 static void check_live(struct domain *d, const void *ptr, const char *call)
 {
 	if (freed_in_cache(d, ptr))
-		fatal(call, ptr, 0, NOT_AN_ALLOCATION);
+		pk_fatal(call, ptr, 0, NOT_AN_ALLOCATION);
 }
 
 /* Wipe and free ptr of domain d to the arena; the caller holds a window on
@@ -234,7 +234,7 @@ static void check_live(struct domain *d, const void *ptr, const char *call)
 static void wipe_free(struct domain *d, void *ptr, const char *call)
 {
 	if (!rec_clear(d, ptr))
-		fatal(call, ptr, 0, NOT_AN_ALLOCATION);
+		pk_fatal(call, ptr, 0, NOT_AN_ALLOCATION);
 	size_t n = size_checked(d, ptr, call);
 	explicit_bzero(ptr, n);
 	sdallocx(ptr, n, MALLOCX_TCACHE_NONE);
@@ -244,26 +244,26 @@ static void wipe_free(struct domain *d, void *ptr, const char *call)
 /* A window for a call that cannot fail (a free), or a fatal error. */
 static void open_or_die(struct domain *d, struct window *w, const char *call, const void *ptr)
 {
-	int err = window_open(d, w, PIN_SHARE_OK);
+	int err = pk_window_open(d, w, PIN_SHARE_OK);
 	if (err == EINVAL)
-		fatal(call, ptr, 0, "its domain is being destroyed");
+		pk_fatal(call, ptr, 0, "its domain is being destroyed");
 	if (err)
-		fatal("mprotect", d->lo, err, "cannot open a domain");
+		pk_fatal("mprotect", d->lo, err, "cannot open a domain");
 }
 
 static __attribute__((noinline)) void free_in_window(struct domain *d, void *ptr, unsigned cls,
                                                     const char *call);
 
-/* After the fast path (cache_fast_free) declined. */
+/* After the fast path (pk_cache_fast_free) declined. */
 static __attribute__((noinline)) void free_slow(void *ptr, const char *call)
 {
 	struct domain *d = owner_of(ptr, call);
 	free_in_window(d, ptr, rec_class(d, ptr), call);
 }
 
-void heap_free(void *ptr, const char *call)
+void pk_heap_free(void *ptr, const char *call)
 {
-	if (LIKELY(cache_fast_free(ptr)))
+	if (LIKELY(pk_cache_fast_free(ptr)))
 		return;          /* the fast path: a thread inside d read-write */
 	free_slow(ptr, call);
 }
@@ -275,36 +275,36 @@ static void free_in_window(struct domain *d, void *ptr, unsigned cls, const char
 	/* Freed already?  Asked before orphans go back to the arena, which
 	 * would take the free key off a block that an orphan holds. */
 	check_live(d, ptr, call);
-	cache_settle_orphans(d);
-	if (cls == CLASS_NONE || cls > cfg->nclasses || !cache_free(d, ptr, cls))
+	pk_cache_settle_orphans(d);
+	if (cls == CLASS_NONE || cls > pk_cfg->nclasses || !pk_cache_free(d, ptr, cls))
 		wipe_free(d, ptr, call);
-	window_close(&w);
+	pk_window_close(&w);
 }
 
 void domain_free(void *ptr)
 {
-	if (ptr && LIKELY(cache_fast_free(ptr)))
-		return;          /* heap_free's fast path, a call nearer */
+	if (ptr && LIKELY(pk_cache_fast_free(ptr)))
+		return;          /* pk_heap_free's fast path, a call nearer */
 	if (ptr)
 		free_slow(ptr, "domain_free");
 }
 
-size_t heap_usable(const void *ptr)
+size_t pk_heap_usable(const void *ptr)
 {
 	const char *why;
 	struct domain *d = lookup(ptr, &why);
 	struct window w;
-	if (!d || window_open(d, &w, PIN_SHARE_OK) != 0)
+	if (!d || pk_window_open(d, &w, PIN_SHARE_OK) != 0)
 		return 0;
 	/* A block sitting in a cache is freed already. */
 	size_t n = freed_in_cache(d, ptr) ? 0 : sallocx(ptr, 0);
-	window_close(&w);
+	pk_window_close(&w);
 	return n;
 }
 
 size_t domain_usable_size(const void *ptr)
 {
-	size_t n = ptr ? heap_usable(ptr) : 0;
+	size_t n = ptr ? pk_heap_usable(ptr) : 0;
 	if (ptr && !n)
 		errno = EINVAL;
 	return n;
@@ -315,7 +315,7 @@ static void *resize_in(struct domain *d, const domain_t *dh, void *ptr, size_t s
                        const char *call)
 {
 	struct window w;
-	int err = window_open(d, &w, 0);
+	int err = pk_window_open(d, &w, 0);
 	if (err) {
 		errno = err;
 		return NULL;
@@ -323,7 +323,7 @@ static void *resize_in(struct domain *d, const domain_t *dh, void *ptr, size_t s
 	if (!still(dh, d, &w))
 		return NULL;
 	check_live(d, ptr, call);            /* before the orphans go: see free */
-	cache_settle_orphans(d);
+	pk_cache_settle_orphans(d);
 	size_t old = size_checked(d, ptr, call), now;
 	void *ret = ptr;
 	if (size <= old) {
@@ -334,7 +334,7 @@ static void *resize_in(struct domain *d, const domain_t *dh, void *ptr, size_t s
 	} else if ((now = xallocx(ptr, size, 0, MALLOCX_TCACHE_NONE)) >= size) {
 		atomic_fetch_add_explicit(&d->allocated, now - old, memory_order_relaxed);
 	} else {
-		extent_take_error();
+		pk_extent_take_error();
 		ret = mallocx(size, ARENA_FLAGS(d));
 		if (ret)
 			ret = arena_took(d, ret, sallocx(ret, 0));
@@ -342,11 +342,11 @@ static void *resize_in(struct domain *d, const domain_t *dh, void *ptr, size_t s
 			memcpy(ret, ptr, old);
 			wipe_free(d, ptr, call);
 		} else {
-			int grow = extent_take_error();
+			int grow = pk_extent_take_error();
 			errno = grow ? grow : ENOMEM;
 		}
 	}
-	window_close(&w);
+	pk_window_close(&w);
 	return ret;
 }
 
@@ -373,13 +373,13 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	if (!ret)
 		return NULL;
 	struct window wf, wt;
-	int err = window_open(from, &wf, PIN_SHARE_OK);
+	int err = pk_window_open(from, &wf, PIN_SHARE_OK);
 	if (err == EINVAL)
-		fatal("domain_realloc", ptr, 0, "its domain is being destroyed");
-	if (!err && (err = window_open(d, &wt, PIN_SHARE_OK)) != 0)
-		window_close(&wf);
+		pk_fatal("domain_realloc", ptr, 0, "its domain is being destroyed");
+	if (!err && (err = pk_window_open(d, &wt, PIN_SHARE_OK)) != 0)
+		pk_window_close(&wf);
 	if (err) {
-		heap_free(ret, "domain_realloc");
+		pk_heap_free(ret, "domain_realloc");
 		errno = err;
 		return NULL;
 	}
@@ -387,12 +387,12 @@ void *domain_realloc(domain_t *dh, void *ptr, size_t size)
 	size_t old = size_checked(from, ptr, "domain_realloc");
 	memcpy(ret, ptr, old < size ? old : size);
 	wipe_free(from, ptr, "domain_realloc");
-	window_close(&wt);
-	window_close(&wf);
+	pk_window_close(&wt);
+	pk_window_close(&wf);
 	return ret;
 }
 
-void *heap_realloc(void *ptr, size_t size, const char *call)
+void *pk_heap_realloc(void *ptr, size_t size, const char *call)
 {
 	if (size > SIZE_LIMIT) {
 		errno = ENOMEM;

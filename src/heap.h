@@ -11,16 +11,16 @@ struct domain;
 
 /* size bytes in d with jemalloc flags (MALLOCX_ZERO, MALLOCX_LG_ALIGN);
  * NULL with errno set on failure. */
-void *heap_alloc(struct domain *d, size_t size, int flags);
+void *pk_heap_alloc(struct domain *d, size_t size, int flags);
 
 /* Wipe and free the domain allocation ptr; call names the caller in the
  * fatal message for a pointer that is not one. */
-void heap_free(void *ptr, const char *call);
+void pk_heap_free(void *ptr, const char *call);
 
 /* Resize the domain allocation ptr within its own domain (size > 0). */
-void *heap_realloc(void *ptr, size_t size, const char *call);
+void *pk_heap_realloc(void *ptr, size_t size, const char *call);
 
 /* Usable size of a domain allocation; 0 if ptr is not one. */
-size_t heap_usable(const void *ptr);
+size_t pk_heap_usable(const void *ptr);
 
 #endif

@@ -6,6 +6,8 @@
 #include "internal.h"
 #include "init.h"
 #include "protect.h"
+#include "protect_pku.h"
+#include "protect_mprotect.h"
 #include "enter.h"
 #include "cache.h"
 #include "override.h"
@@ -28,11 +30,11 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 static void say(const char *a, const char *b, const char *c)
 {
 	struct line l = { .n = 0 };
-	line_put(&l, "pkalloc: ");
-	line_put(&l, a);
-	line_put(&l, b);
-	line_put(&l, c);
-	line_write(&l);
+	pk_line_put(&l, "pkalloc: ");
+	pk_line_put(&l, a);
+	pk_line_put(&l, b);
+	pk_line_put(&l, c);
+	pk_line_write(&l);
 }
 
 static void choose_backend(struct config *conf)
@@ -43,10 +45,10 @@ static void choose_backend(struct config *conf)
 	const char *want = secure_getenv("PKALLOC_BACKEND");
 	if (!want || !*want)
 		want = "auto";
-	int pku_err = backend_pku.probe();
+	int pku_err = pk_backend_pku.probe();
 
 	if (strcmp(want, "auto") == 0) {
-		conf->backend = pku_err ? &backend_mprotect : &backend_pku;
+		conf->backend = pku_err ? &pk_backend_mprotect : &pk_backend_pku;
 	} else if (strcmp(want, "pku") == 0) {
 		if (pku_err) {
 			/* An explicit request is never downgraded silently. */
@@ -54,10 +56,10 @@ static void choose_backend(struct config *conf)
 			    strerror(pku_err), "); every domain_create fails with ENOTSUP");
 			conf->init_errno = ENOTSUP;
 		} else {
-			conf->backend = &backend_pku;
+			conf->backend = &pk_backend_pku;
 		}
 	} else if (strcmp(want, "mprotect") == 0) {
-		conf->backend = &backend_mprotect;
+		conf->backend = &pk_backend_mprotect;
 	} else {
 		say("PKALLOC_BACKEND=", want,
 		    " is not auto, pku or mprotect; every domain_create fails with EINVAL");
@@ -68,12 +70,12 @@ static void choose_backend(struct config *conf)
 static void each_prefork(struct domain *d, void *arg)
 {
 	(void)arg;
-	pages_prefork(d);
+	pk_pages_prefork(d);
 }
 
 static void each_parent(struct domain *d, void *set)
 {
-	pages_postfork(d, set, 0);
+	pk_pages_postfork(d, set, 0);
 }
 
 static void each_child(struct domain *d, void *set)
@@ -83,7 +85,7 @@ static void each_child(struct domain *d, void *set)
 	atomic_store(&d->inside, 0);
 	/* A destroy another thread had begun never happens in the child. */
 	atomic_store(&d->state, DOM_LIVE);
-	pages_postfork(d, set, 1);
+	pk_pages_postfork(d, set, 1);
 }
 
 /* Registered after jemalloc's handlers, so this prepare handler runs before
@@ -91,43 +93,43 @@ static void each_child(struct domain *d, void *set)
  * child handlers run after jemalloc's. */
 static void prefork(void)
 {
-	registry_lock();
-	cache_prefork();
-	if (cfg->backend->prefork_thread)
-		cfg->backend->prefork_thread(enter_open_set());
-	registry_foreach_live(each_prefork, NULL);
+	pk_registry_lock();
+	pk_cache_prefork();
+	if (pk_cfg->backend->prefork_thread)
+		pk_cfg->backend->prefork_thread(pk_enter_open_set());
+	pk_registry_foreach_live(each_prefork, NULL);
 }
 
 static void postfork_parent(void)
 {
-	registry_foreach_live(each_parent, enter_open_set());
-	if (cfg->backend->postfork_thread)
-		cfg->backend->postfork_thread(enter_open_set(), 0);
-	cache_postfork(0);
-	registry_unlock();
+	pk_registry_foreach_live(each_parent, pk_enter_open_set());
+	if (pk_cfg->backend->postfork_thread)
+		pk_cfg->backend->postfork_thread(pk_enter_open_set(), 0);
+	pk_cache_postfork(0);
+	pk_registry_unlock();
 }
 
 static void postfork_child(void)
 {
-	registry_reset_in_child();
-	cache_postfork(1);
-	openset_fork_child(enter_open_set());
-	registry_foreach_live(each_child, enter_open_set());
-	if (cfg->backend->postfork_thread)
-		cfg->backend->postfork_thread(enter_open_set(), 1);
+	pk_registry_reset_in_child();
+	pk_cache_postfork(1);
+	pk_openset_fork_child(pk_enter_open_set());
+	pk_registry_foreach_live(each_child, pk_enter_open_set());
+	if (pk_cfg->backend->postfork_thread)
+		pk_cfg->backend->postfork_thread(pk_enter_open_set(), 1);
 }
 
 /* Thread exit, one call per destructor round (enter.c counts them): the
  * thread leaves every domain, and its caches become orphans. */
 static void thread_exit(void *set)
 {
-	enter_thread_exit(set);
-	cache_thread_exit(enter_thread_done());
+	pk_enter_thread_exit(set);
+	pk_cache_thread_exit(pk_enter_thread_done());
 }
 
 static void init_once(void)
 {
-	struct config *conf = settings_edit();
+	struct config *conf = pk_settings_edit();
 	/* jemalloc registers its fork handlers when it initialises; ours must
 	 * come later so that they run first in the prepare phase (prepare
 	 * handlers run in reverse order) and open every domain before
@@ -140,16 +142,16 @@ static void init_once(void)
 	bool off = false;
 	mallctl("background_thread", NULL, NULL, &off, sizeof off);
 
-	cache_classes_init();
-	int err = registry_init();
+	pk_cache_classes_init();
+	int err = pk_registry_init();
 	if (err) {
 		conf->init_errno = err;
 	} else {
 		choose_backend(conf);
 	}
-	conf->membarrier = openset_membarrier_init();
+	conf->membarrier = pk_openset_membarrier_init();
 	conf->per_thread = conf->backend && conf->backend->per_thread;
-	conf->malloc_replaced = override_replaced();
+	conf->malloc_replaced = pk_override_replaced();
 	if (conf->backend) {
 		if ((err = pthread_key_create(&conf->thread_key, thread_exit)) != 0 ||
 		    (err = pthread_atfork(prefork, postfork_parent, postfork_child)) != 0) {
@@ -159,25 +161,25 @@ static void init_once(void)
 	}
 	/* A failure leaves the page writable: no worse than before. */
 	size_t len;
-	void *page = settings_page(&len);
-	prot_protect(page, len, PROT_READ);
+	void *page = pk_settings_page(&len);
+	pk_prot_protect(page, len, PROT_READ);
 	if (conf->backend)
-		enter_thread_arm();      /* this thread too, from now on */
+		pk_enter_thread_arm();      /* this thread too, from now on */
 }
 
-void pkalloc_init(void)
+void pk_init(void)
 {
 	pthread_once(&once, init_once);
 }
 
 const char *pkalloc_backend(void)
 {
-	pkalloc_init();
-	return cfg->backend ? cfg->backend->name : "none";
+	pk_init();
+	return pk_cfg->backend ? pk_cfg->backend->name : "none";
 }
 
 int pkalloc_malloc_replaced(void)
 {
-	pkalloc_init();
-	return cfg->malloc_replaced;
+	pk_init();
+	return pk_cfg->malloc_replaced;
 }

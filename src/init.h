@@ -3,6 +3,6 @@
 #define PKALLOC_INIT_H
 
 /* Set pkalloc up, once; every entry point that needs cfg calls it. */
-void pkalloc_init(void);
+void pk_init(void);
 
 #endif

@@ -70,7 +70,7 @@ static size_t partial(size_t len)
 
 #define FAIL_WITH(err, ret) do { errno = (err); return (ret); } while (0)
 
-void *inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+void *pk_inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	int err = hit(INJECT_MMAP);
 	if (err)
@@ -78,7 +78,7 @@ void *inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	return mmap(addr, len, prot, flags, fd, off);
 }
 
-int inject_mprotect(void *addr, size_t len, int prot)
+int pk_inject_mprotect(void *addr, size_t len, int prot)
 {
 	int err = hit(INJECT_MPROTECT);
 	if (err) {
@@ -90,7 +90,7 @@ int inject_mprotect(void *addr, size_t len, int prot)
 	return mprotect(addr, len, prot);
 }
 
-int inject_madvise(void *addr, size_t len, int advice)
+int pk_inject_madvise(void *addr, size_t len, int advice)
 {
 	int err = hit(INJECT_MADVISE);
 	if (err) {
@@ -102,7 +102,7 @@ int inject_madvise(void *addr, size_t len, int advice)
 	return madvise(addr, len, advice);
 }
 
-int inject_mlock2(const void *addr, size_t len, unsigned flags)
+int pk_inject_mlock2(const void *addr, size_t len, unsigned flags)
 {
 	int err = hit(INJECT_MLOCK);
 	if (err) {
@@ -114,7 +114,7 @@ int inject_mlock2(const void *addr, size_t len, unsigned flags)
 	return mlock2(addr, len, flags);
 }
 
-int inject_munlock(const void *addr, size_t len)
+int pk_inject_munlock(const void *addr, size_t len)
 {
 	int err = hit(INJECT_MLOCK);
 	if (err) {
@@ -126,7 +126,7 @@ int inject_munlock(const void *addr, size_t len)
 	return munlock(addr, len);
 }
 
-int inject_pkey_alloc(unsigned flags, unsigned rights)
+int pk_inject_pkey_alloc(unsigned flags, unsigned rights)
 {
 	int err = hit(INJECT_PKEY_ALLOC);
 	if (err)
@@ -134,7 +134,7 @@ int inject_pkey_alloc(unsigned flags, unsigned rights)
 	return pkey_alloc(flags, rights);
 }
 
-int inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+int pk_inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
 	int err = hit(INJECT_PKEY_MPROTECT);
 	if (err) {

@@ -27,21 +27,21 @@ enum inject_kind {
 #define INJECT_TWICE   2u
 
 #ifdef PKALLOC_FAULT_INJECTION
-void *inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
-int inject_mprotect(void *addr, size_t len, int prot);
-int inject_madvise(void *addr, size_t len, int advice);
-int inject_mlock2(const void *addr, size_t len, unsigned flags);
-int inject_munlock(const void *addr, size_t len);
-int inject_pkey_alloc(unsigned flags, unsigned rights);
-int inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
+void *pk_inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int pk_inject_mprotect(void *addr, size_t len, int prot);
+int pk_inject_madvise(void *addr, size_t len, int advice);
+int pk_inject_mlock2(const void *addr, size_t len, unsigned flags);
+int pk_inject_munlock(const void *addr, size_t len);
+int pk_inject_pkey_alloc(unsigned flags, unsigned rights);
+int pk_inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
 #else
-#define inject_mmap          mmap
-#define inject_mprotect      mprotect
-#define inject_madvise       madvise
-#define inject_mlock2        mlock2
-#define inject_munlock       munlock
-#define inject_pkey_alloc    pkey_alloc
-#define inject_pkey_mprotect pkey_mprotect
+#define pk_inject_mmap          mmap
+#define pk_inject_mprotect      mprotect
+#define pk_inject_madvise       madvise
+#define pk_inject_mlock2        mlock2
+#define pk_inject_munlock       munlock
+#define pk_inject_pkey_alloc    pkey_alloc
+#define pk_inject_pkey_mprotect pkey_mprotect
 #endif
 
 /*

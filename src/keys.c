@@ -46,9 +46,9 @@ static uint32_t owned;                  /* bit k: key k is pkalloc's */
 static _Atomic uint32_t owned_bits;     /* PKRU_BITS of the owned keys */
 static int kernel_out_of_keys;
 
-struct counters counters;
+struct pk_counters pk_counters;
 
-uint32_t keys_owned_bits(void)
+uint32_t pk_keys_owned_bits(void)
 {
 	return atomic_load_explicit(&owned_bits, memory_order_relaxed);
 }
@@ -66,17 +66,17 @@ static void unhold(struct domain *d, int k)
 /* Pinned by a thread inside or by an access window. */
 static int pinned_now(const struct domain *h)
 {
-	return atomic_load(&h->inside) != 0 || openset_anyone_inside(h);
+	return atomic_load(&h->inside) != 0 || pk_openset_anyone_inside(h);
 }
 
 static void set_shared(struct domain *d, int shared)
 {
 	atomic_store(&d->shared, shared);
 	/* Pinners read `shared` after publishing their pin: make sure every
-	 * one either sees it or is seen by the scan in pages_apply. */
+	 * one either sees it or is seen by the scan in pk_pages_apply. */
 	if (shared)
-		openset_membarrier();
-	pages_apply_or_die(d, "cannot change a shared domain's permissions");
+		pk_openset_membarrier();
+	pk_pages_apply_or_die(d, "cannot change a shared domain's permissions");
 }
 
 /* A key nobody holds: one of ours, or a new one from the kernel. */
@@ -88,7 +88,7 @@ static int free_key(void)
 	/* Holding no key, pkalloc could never make a domain again: ask anyway. */
 	if (kernel_out_of_keys && owned)
 		return -1;
-	int k = prot_key_alloc();
+	int k = pk_prot_key_alloc();
 	if (k < 0 || k >= NKEYS) {
 		kernel_out_of_keys = 1;    /* others may free keys, but we do not poll */
 		return -1;
@@ -106,7 +106,7 @@ static int evict(int k)
 	/* Announce, fence every thread once, then look for pins. */
 	for (struct domain *h = holders[k]; h; h = h->key_next)
 		atomic_store(&h->evicting, 1);
-	openset_membarrier();
+	pk_openset_membarrier();
 	struct domain **pp = &holders[k];
 	while (*pp) {
 		struct domain *h = *pp;
@@ -122,7 +122,7 @@ static int evict(int k)
 		*pp = h->key_next;
 		nholders[k]--;
 		h->evictions++;
-		counters.evictions++;
+		pk_counters.evictions++;
 	}
 	if (nholders[k] == 1 && holders[k] && atomic_load(&holders[k]->shared))
 		set_shared(holders[k], 0);     /* alone again: the key isolates it */
@@ -167,19 +167,19 @@ static void give(struct domain *d, int k, int shared)
 {
 	pthread_mutex_lock(&d->lock);
 	atomic_store(&d->shared, shared);
-	int err = pages_apply_key(d, k, PROT_READ | PROT_WRITE);
+	int err = pk_pages_apply_key(d, k, PROT_READ | PROT_WRITE);
 	pthread_mutex_unlock(&d->lock);
 	if (err)
-		fatal("pkey_mprotect", d->lo, err, "cannot tag a domain with its key");
+		pk_fatal("pkey_mprotect", d->lo, err, "cannot tag a domain with its key");
 	d->key_next = holders[k];
 	holders[k] = d;
 	nholders[k]++;
 	d->key_loads++;
-	counters.retags++;
+	pk_counters.retags++;
 	atomic_store(&d->key, k);
 }
 
-int keys_acquire(struct domain *d, int may_share)
+int pk_keys_acquire(struct domain *d, int may_share)
 {
 	int err = 0;
 	pthread_mutex_lock(&keys_lock);
@@ -198,7 +198,7 @@ int keys_acquire(struct domain *d, int may_share)
 		goto out;
 	}
 	/* Every key is pinned: the shared pool. */
-	if (cfg->strict && !may_share) {
+	if (pk_cfg->strict && !may_share) {
 		err = EBUSY;
 		goto out;
 	}
@@ -211,13 +211,13 @@ int keys_acquire(struct domain *d, int may_share)
 		if (!atomic_load(&h->shared))
 			set_shared(h, 1);
 	give(d, k, 1);
-	counters.shared_entries++;
+	pk_counters.shared_entries++;
 out:
 	pthread_mutex_unlock(&keys_lock);
 	return err;
 }
 
-void keys_release(struct domain *d)
+void pk_keys_release(struct domain *d)
 {
 	pthread_mutex_lock(&keys_lock);
 	int k = atomic_load(&d->key);
@@ -230,12 +230,12 @@ void keys_release(struct domain *d)
 	pthread_mutex_unlock(&keys_lock);
 }
 
-void keys_fork_lock(void)
+void pk_keys_fork_lock(void)
 {
 	pthread_mutex_lock(&keys_lock);
 }
 
-void keys_fork_unlock(int child)
+void pk_keys_fork_unlock(int child)
 {
 	if (child)
 		pthread_mutex_init(&keys_lock, NULL);
@@ -243,15 +243,15 @@ void keys_fork_unlock(int child)
 		pthread_mutex_unlock(&keys_lock);
 }
 
-void keys_stats(struct pkalloc_stats *st)
+void pk_keys_stats(struct pkalloc_stats *st)
 {
 	pthread_mutex_lock(&keys_lock);
 	st->keys_owned = (unsigned)__builtin_popcount(owned);
 	st->keys_in_use = 0;
 	for (int k = 1; k < NKEYS; k++)
 		st->keys_in_use += (owned >> k & 1) && nholders[k] > 0;
-	st->evictions = counters.evictions;
-	st->retags = counters.retags;
-	st->shared_entries = counters.shared_entries;
+	st->evictions = pk_counters.evictions;
+	st->retags = pk_counters.retags;
+	st->shared_entries = pk_counters.shared_entries;
 	pthread_mutex_unlock(&keys_lock);
 }

@@ -11,21 +11,21 @@ struct domain;
 struct pkalloc_stats;
 
 /* Process-wide event counts, for pkalloc_stats. */
-struct counters {
+struct pk_counters {
 	unsigned long long evictions, retags, shared_entries;
 	_Atomic unsigned long long faults;
 };
-extern struct counters counters;
+extern struct pk_counters pk_counters;
 
 /* Give pinned, keyless d a key.  0, EBUSY (PKALLOC_STRICT and every key is
  * pinned, !may_share) or ENOSPC (the kernel gave pkalloc no key at all). */
-int keys_acquire(struct domain *d, int may_share);
+int pk_keys_acquire(struct domain *d, int may_share);
 /* d is being destroyed: drop it from its key. */
-void keys_release(struct domain *d);
+void pk_keys_release(struct domain *d);
 /* PKRU_BITS of every key pkalloc owns. */
-uint32_t keys_owned_bits(void);
-void keys_fork_lock(void);
-void keys_fork_unlock(int child);
-void keys_stats(struct pkalloc_stats *st);
+uint32_t pk_keys_owned_bits(void);
+void pk_keys_fork_lock(void);
+void pk_keys_fork_unlock(int child);
+void pk_keys_stats(struct pkalloc_stats *st);
 
 #endif

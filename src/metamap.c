@@ -30,7 +30,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-__thread unsigned metamap_depth TLS_FAST;
+__thread unsigned pk_metamap_depth TLS_FAST;
 
 typedef void *mmap_fn(void *, size_t, int, int, int, off_t);
 static mmap_fn *next_mmap;
@@ -47,7 +47,7 @@ PKALLOC_API void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_
 	mmap_fn *next = __atomic_load_n(&next_mmap, __ATOMIC_ACQUIRE);
 	void *p = next ? next(addr, len, prot, flags, fd, off)
 	               : (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
-	if (UNLIKELY(metamap_depth) && p != MAP_FAILED && (flags & MAP_ANONYMOUS))
+	if (UNLIKELY(pk_metamap_depth) && p != MAP_FAILED && (flags & MAP_ANONYMOUS))
 		madvise(p, len, MADV_NOHUGEPAGE);    /* advice: a failure costs memory only */
 	return p;
 }

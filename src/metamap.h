@@ -7,6 +7,6 @@
 /* Non-zero while this thread is inside a jemalloc call on a domain (an
  * access window): every anonymous mapping jemalloc makes meanwhile is
  * metadata for that domain. */
-extern __thread unsigned metamap_depth TLS_FAST;
+extern __thread unsigned pk_metamap_depth TLS_FAST;
 
 #endif

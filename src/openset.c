@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int openset_entry_access(const struct open_entry *e)
+int pk_openset_entry_access(const struct open_entry *e)
 {
 	unsigned depth = ENTRY_DEPTH(e->st);
 	if (depth == 0)
@@ -23,7 +23,7 @@ int openset_entry_access(const struct open_entry *e)
 static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct open_set *threads;
 
-void openset_add(struct open_set *s)
+void pk_openset_add(struct open_set *s)
 {
 	pthread_mutex_lock(&threads_lock);
 	s->next = threads;
@@ -31,7 +31,7 @@ void openset_add(struct open_set *s)
 	pthread_mutex_unlock(&threads_lock);
 }
 
-void openset_remove(struct open_set *s)
+void pk_openset_remove(struct open_set *s)
 {
 	pthread_mutex_lock(&threads_lock);
 	for (struct open_set **pp = &threads; *pp; pp = &(*pp)->next)
@@ -42,7 +42,7 @@ void openset_remove(struct open_set *s)
 	pthread_mutex_unlock(&threads_lock);
 }
 
-void openset_fork_child(struct open_set *self)
+void pk_openset_fork_child(struct open_set *self)
 {
 	pthread_mutex_init(&threads_lock, NULL);
 	threads = self->registered ? self : NULL;
@@ -50,7 +50,7 @@ void openset_fork_child(struct open_set *self)
 		self->next = NULL;
 }
 
-int openset_anyone_inside(const struct domain *d)
+int pk_openset_anyone_inside(const struct domain *d)
 {
 	int found = 0;
 	pthread_mutex_lock(&threads_lock);
@@ -69,15 +69,15 @@ int openset_anyone_inside(const struct domain *d)
 	return found;
 }
 
-int openset_membarrier_init(void)
+int pk_openset_membarrier_init(void)
 {
 	return syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
-void openset_membarrier(void)
+void pk_openset_membarrier(void)
 {
-	if (!cfg->membarrier)
+	if (!pk_cfg->membarrier)
 		atomic_thread_fence(memory_order_seq_cst);
 	else if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) != 0)
-		fatal("membarrier", NULL, 0, "failed after it was registered: pins cannot be seen");
+		pk_fatal("membarrier", NULL, 0, "failed after it was registered: pins cannot be seen");
 }

@@ -58,27 +58,27 @@ struct open_set {
 
 /* An entry's access: DOMAIN_RDONLY, DOMAIN_RDWR, or ACCESS_NONE while it is
  * being made. */
-int openset_entry_access(const struct open_entry *e);
+int pk_openset_entry_access(const struct open_entry *e);
 
 /*
  * Pins.  A thread is inside d while an entry for d is in its open set: no
  * atomic read-modify-write on the enter path.  Who must know that nobody
  * is inside (an evictor, a destroyer) first publishes its intent, then
- * calls openset_membarrier(), which makes every thread's earlier stores
+ * calls pk_openset_membarrier(), which makes every thread's earlier stores
  * visible (or every later load see the intent), then scans the sets.
  * The scan takes the list's lock: the innermost lock of all.
  */
-void openset_add(struct open_set *s);
-void openset_remove(struct open_set *s);
+void pk_openset_add(struct open_set *s);
+void pk_openset_remove(struct open_set *s);
 /* In a fork child: self is the only thread left. */
-void openset_fork_child(struct open_set *self);
-int openset_anyone_inside(const struct domain *d);
-void openset_membarrier(void);
+void pk_openset_fork_child(struct open_set *self);
+int pk_openset_anyone_inside(const struct domain *d);
+void pk_openset_membarrier(void);
 /* 1 when the kernel gave us expedited private membarrier. */
-int openset_membarrier_init(void);
+int pk_openset_membarrier_init(void);
 /* The pinner's side of the fence: free with membarrier, a full fence without. */
 #define PIN_FENCE() \
-	(cfg->membarrier ? atomic_signal_fence(memory_order_seq_cst) \
+	(pk_cfg->membarrier ? atomic_signal_fence(memory_order_seq_cst) \
 	                 : atomic_thread_fence(memory_order_seq_cst))
 
 #endif

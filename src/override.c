@@ -11,7 +11,7 @@
  * thread cache, which would hand it out again to anyone.
  *
  * All this works only where these definitions are the ones the process
- * calls: override_replaced() tells, and domain_create refuses capture
+ * calls: pk_override_replaced() tells, and domain_create refuses capture
  * where they are not.
  *
  * Errors follow glibc's documentation: ENOMEM for failed allocations and
@@ -117,33 +117,33 @@ static int global_is_ours(const char *name, const Dl_info *self)
 	return f && dladdr(f, &at) && at.dli_fbase == self->dli_fbase;
 }
 
-int override_replaced(void)
+int pk_override_replaced(void)
 {
 	int r = atomic_load_explicit(&replaced, memory_order_acquire);
 	if (r >= 0)
 		return r;
 	Dl_info self;
-	capture_off++;
-	r = dladdr((void *)override_replaced, &self) &&
+	pk_capture_off++;
+	r = dladdr((void *)pk_override_replaced, &self) &&
 	    global_is_ours("malloc", &self) && global_is_ours("free", &self) &&
 	    global_is_ours("calloc", &self) && global_is_ours("realloc", &self);
-	capture_off--;
+	pk_capture_off--;
 	atomic_store_explicit(&replaced, r, memory_order_release);
 	return r;
 }
 
-int override_capture_ok(void)
+int pk_override_capture_ok(void)
 {
 	static atomic_flag said = ATOMIC_FLAG_INIT;
-	if (cfg->malloc_replaced)
+	if (pk_cfg->malloc_replaced)
 		return 1;
 	if (!atomic_flag_test_and_set(&said)) {
 		struct line l = { .n = 0 };
-		line_put(&l, "pkalloc: ");
-		line_put(&l, "DOMAIN_CAPTURE_MALLOC refused (ENOTSUP): this process's malloc is not "
+		pk_line_put(&l, "pkalloc: ");
+		pk_line_put(&l, "DOMAIN_CAPTURE_MALLOC refused (ENOTSUP): this process's malloc is not "
 		         "pkalloc's, so nothing would be captured; link the program with -lpkalloc "
 		         "or put libpkalloc.so itself in LD_PRELOAD");
-		line_write(&l);
+		pk_line_write(&l);
 	}
 	return 0;
 }
@@ -152,10 +152,10 @@ __attribute__((constructor)) static void find_jemalloc(void)
 {
 	Dl_info jem;
 	/* Decided here, where the loader's lock is held anyway: a dlsym made
-	 * later, from pkalloc_init, could wait for a dlopen on another thread
-	 * whose constructors wait for pkalloc_init. */
-	override_replaced();
-	capture_off++;
+	 * later, from pk_init, could wait for a dlopen on another thread
+	 * whose constructors wait for pk_init. */
+	pk_override_replaced();
+	pk_capture_off++;
 	if (dladdr((void *)mallocx, &jem) && jem.dli_fname) {
 		void *h = dlopen(jem.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
 		if (h) {
@@ -171,22 +171,22 @@ __attribute__((constructor)) static void find_jemalloc(void)
 			dlclose(h);
 		}
 	}
-	capture_off--;
+	pk_capture_off--;
 }
 
 /* The capturing domain of this thread, or NULL: the only cost that
  * ordinary allocations pay. */
 static inline struct domain *capturing(void)
 {
-	struct domain *c = enter_capture;
-	if (LIKELY(c == NULL) || capture_off)
+	struct domain *c = pk_enter_capture;
+	if (LIKELY(c == NULL) || pk_capture_off)
 		return NULL;
 	return c;
 }
 
 static void *captured(struct domain *c, size_t n, int flags)
 {
-	void *p = heap_alloc(c, n, flags);
+	void *p = pk_heap_alloc(c, n, flags);
 	if (!p)
 		errno = ENOMEM;
 	return p;
@@ -222,7 +222,7 @@ PKALLOC_API void *malloc(size_t n)
 PKALLOC_API void free(void *p)
 {
 	if (UNLIKELY(reserve_owned(p))) {
-		heap_free(p, "free");
+		pk_heap_free(p, "free");
 		return;
 	}
 	JE(free)(p);
@@ -265,7 +265,7 @@ PKALLOC_API void *realloc(void *p, size_t n)
 	}
 	if (UNLIKELY(reserve_owned(p))) {
 		/* Domain memory stays in its domain. */
-		void *q = heap_realloc(p, n, "realloc");
+		void *q = pk_heap_realloc(p, n, "realloc");
 		if (!q)
 			errno = ENOMEM;
 		return q;
@@ -348,9 +348,9 @@ PKALLOC_API size_t malloc_usable_size(void *p)
 		return 0;
 	if (UNLIKELY(reserve_owned(p))) {
 		/* jemalloc knows nothing of the range any more: it would crash. */
-		if (reserve_destroyed(p))
-			fatal("malloc_usable_size", p, 0, "its domain was destroyed");
-		return heap_usable(p);
+		if (pk_reserve_destroyed(p))
+			pk_fatal("malloc_usable_size", p, 0, "its domain was destroyed");
+		return pk_heap_usable(p);
 	}
 	return sallocx(p, 0);
 }
@@ -380,7 +380,7 @@ static __attribute__((noinline)) void *new_failed(size_t n, size_t alignment, in
 				return NULL;
 			if (_ZSt17__throw_bad_allocv)
 				_ZSt17__throw_bad_allocv();
-			fatal("operator new", NULL, 0, "out of memory, and no C++ runtime to throw std::bad_alloc");
+			pk_fatal("operator new", NULL, 0, "out of memory, and no C++ runtime to throw std::bad_alloc");
 		}
 		h();
 		void *p = new_try(n, alignment);
@@ -398,7 +398,7 @@ static inline void *new_op(size_t n, size_t alignment, int nothrow)
 static inline void delete_op(void *p, size_t n, size_t alignment)
 {
 	if (UNLIKELY(reserve_owned(p))) {
-		heap_free(p, "operator delete");
+		pk_heap_free(p, "operator delete");
 	} else if (n && p) {
 		sdallocx(p, n, alignment ? lg_align(alignment) : 0);
 	} else {

@@ -6,10 +6,10 @@
 /* 1 if the process's malloc, calloc, realloc and free are libpkalloc's,
  * else 0.  Decided once, when libpkalloc is loaded; the same answer
  * afterwards, with no lookup. */
-int override_replaced(void);
+int pk_override_replaced(void);
 
 /* 1 if a domain may capture malloc here.  Else 0, and the first refusal
  * prints one line saying how to load libpkalloc so that it can. */
-int override_capture_ok(void);
+int pk_override_capture_ok(void);
 
 #endif

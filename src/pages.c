@@ -10,21 +10,21 @@
 
 #include <sys/mman.h>
 
-int pages_apply(struct domain *d)
+int pk_pages_apply(struct domain *d)
 {
-	int want = cfg->backend->want(d);
+	int want = pk_cfg->backend->want(d);
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	if (want == d->prot)
 		return 0;
 	size_t len = (size_t)(top - d->lo);
 	if (top > d->lo) {
-		int err = prot_protect(d->lo, len, want);
+		int err = pk_prot_protect(d->lo, len, want);
 		/* The kernel keeps what it changed before the failure (the
 		 * first VMAs): put the whole range back as d->prot says. */
 		if (err) {
-			int again = prot_protect(d->lo, len, d->prot);
+			int again = pk_prot_protect(d->lo, len, d->prot);
 			if (again)
-				fatal("mprotect", d->lo, again,
+				pk_fatal("mprotect", d->lo, again,
 				      "cannot restore a domain's permissions after a failed change");
 			return err;
 		}
@@ -33,20 +33,20 @@ int pages_apply(struct domain *d)
 	return 0;
 }
 
-void pages_apply_or_die(struct domain *d, const char *why)
+void pk_pages_apply_or_die(struct domain *d, const char *why)
 {
 	pthread_mutex_lock(&d->lock);
-	int err = pages_apply(d);
+	int err = pk_pages_apply(d);
 	pthread_mutex_unlock(&d->lock);
 	if (err)
-		fatal("mprotect", d->lo, err, why);
+		pk_fatal("mprotect", d->lo, err, why);
 }
 
-int pages_apply_key(struct domain *d, int key, int prot)
+int pk_pages_apply_key(struct domain *d, int key, int prot)
 {
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	if (top > d->lo) {
-		int err = prot_protect_key(d->lo, (size_t)(top - d->lo), prot, key);
+		int err = pk_prot_protect_key(d->lo, (size_t)(top - d->lo), prot, key);
 		if (err)
 			return err;
 	}
@@ -54,15 +54,15 @@ int pages_apply_key(struct domain *d, int key, int prot)
 	return 0;
 }
 
-void pages_prefork(struct domain *d)
+void pk_pages_prefork(struct domain *d)
 {
 	pthread_mutex_lock(&d->lock);
 	d->fork_open = 1;
 	pthread_mutex_unlock(&d->lock);
-	pages_apply_or_die(d, "cannot open a domain for fork");
+	pk_pages_apply_or_die(d, "cannot open a domain for fork");
 }
 
-void pages_postfork(struct domain *d, const struct open_set *set, int child)
+void pk_pages_postfork(struct domain *d, const struct open_set *set, int child)
 {
 	if (child) {
 		/* Only the forking thread lives on: its open set is the whole truth,
@@ -71,7 +71,7 @@ void pages_postfork(struct domain *d, const struct open_set *set, int child)
 		d->nread = d->nwrite = 0;
 		FOR_EACH_OPEN(set, e)
 			if (e->d == d) {
-				if (openset_entry_access(e) == DOMAIN_RDWR)
+				if (pk_openset_entry_access(e) == DOMAIN_RDWR)
 					d->nwrite++;
 				else
 					d->nread++;
@@ -80,5 +80,5 @@ void pages_postfork(struct domain *d, const struct open_set *set, int child)
 	pthread_mutex_lock(&d->lock);
 	d->fork_open = 0;
 	pthread_mutex_unlock(&d->lock);
-	pages_apply_or_die(d, "cannot close a domain after fork");
+	pk_pages_apply_or_die(d, "cannot close a domain after fork");
 }

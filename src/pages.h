@@ -11,17 +11,17 @@ struct open_set;
 /* Give d's pages the permission the backend wants for d now (want()),
  * with one mprotect call if it differs from what they have; d->lock held.
  * 0, or an errno value with the pages as they were. */
-int pages_apply(struct domain *d);
+int pk_pages_apply(struct domain *d);
 /* The same, taking and releasing d->lock, and fatal on failure: for the
  * changes that must not fail (closing a domain).  why: the fatal line. */
-void pages_apply_or_die(struct domain *d, const char *why);
+void pk_pages_apply_or_die(struct domain *d, const char *why);
 /* Move d's pages to key `key` with permission prot (pkey_mprotect). */
-int pages_apply_key(struct domain *d, int key, int prot);
+int pk_pages_apply_key(struct domain *d, int key, int prot);
 
 /* fork() for every backend: open d before (prefork), and after, in parent
  * and child, give it back what its state says; in the child, set is the
  * only thread's open set, the whole truth about who is inside. */
-void pages_prefork(struct domain *d);
-void pages_postfork(struct domain *d, const struct open_set *set, int child);
+void pk_pages_prefork(struct domain *d);
+void pk_pages_postfork(struct domain *d, const struct open_set *set, int child);
 
 #endif

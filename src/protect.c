@@ -14,10 +14,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int prot_reserve(size_t size, size_t align, void **out)
+int pk_prot_reserve(size_t size, size_t align, void **out)
 {
 	size_t span = size + align;
-	char *raw = inject_mmap(NULL, span, PROT_NONE,
+	char *raw = pk_inject_mmap(NULL, span, PROT_NONE,
 	                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
 		return errno;
@@ -30,10 +30,10 @@ int prot_reserve(size_t size, size_t align, void **out)
 	 * holding a few small secrets would otherwise cost 2 MiB per extent
 	 * (measured: 4 MiB per domain under a THP "always" kernel). */
 	int e = 0;
-	if (inject_madvise(start, size, MADV_DONTDUMP) != 0)
+	if (pk_inject_madvise(start, size, MADV_DONTDUMP) != 0)
 		e = errno;
 	if (!e)
-		e = prot_no_huge_pages(start, size);
+		e = pk_prot_no_huge_pages(start, size);
 	if (e) {
 		munmap(start, size);
 		return e;
@@ -42,87 +42,87 @@ int prot_reserve(size_t size, size_t align, void **out)
 	return 0;
 }
 
-int prot_map_private(size_t size, void **out)
+int pk_prot_map_private(size_t size, void **out)
 {
-	void *p = inject_mmap(NULL, size, PROT_READ | PROT_WRITE,
+	void *p = pk_inject_mmap(NULL, size, PROT_READ | PROT_WRITE,
 	               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (p == MAP_FAILED)
 		return errno;
-	prot_no_huge_pages(p, size);   /* sparse: a huge page would waste 2 MiB */
+	pk_prot_no_huge_pages(p, size);   /* sparse: a huge page would waste 2 MiB */
 	*out = p;
 	return 0;
 }
 
-int prot_lock(void *addr, size_t size)
+int pk_prot_lock(void *addr, size_t size)
 {
-	return inject_mlock2(addr, size, MLOCK_ONFAULT) == 0 ? 0 : errno;
+	return pk_inject_mlock2(addr, size, MLOCK_ONFAULT) == 0 ? 0 : errno;
 }
 
-void prot_signals_off(sigset_t *old)
+void pk_prot_signals_off(sigset_t *old)
 {
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, old);
 }
 
-void prot_signals_on(const sigset_t *old)
+void pk_prot_signals_on(const sigset_t *old)
 {
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
-int prot_unlock(void *addr, size_t size)
+int pk_prot_unlock(void *addr, size_t size)
 {
-	return inject_munlock(addr, size) == 0 ? 0 : errno;
+	return pk_inject_munlock(addr, size) == 0 ? 0 : errno;
 }
 
-int prot_wipe_on_fork(void *addr, size_t size)
+int pk_prot_wipe_on_fork(void *addr, size_t size)
 {
-	return inject_madvise(addr, size, MADV_WIPEONFORK) == 0 ? 0 : errno;
+	return pk_inject_madvise(addr, size, MADV_WIPEONFORK) == 0 ? 0 : errno;
 }
 
-int prot_empty(void *addr, size_t size)
+int pk_prot_empty(void *addr, size_t size)
 {
 	/* A fresh mapping over the old one, in one step: unlike madvise it
 	 * drops the protection key with the pages. */
-	void *p = inject_mmap(addr, size, PROT_NONE,
+	void *p = pk_inject_mmap(addr, size, PROT_NONE,
 	                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 	if (p == MAP_FAILED)
 		return errno;
-	if (inject_madvise(addr, size, MADV_DONTDUMP) != 0)
+	if (pk_inject_madvise(addr, size, MADV_DONTDUMP) != 0)
 		return errno;
-	return prot_no_huge_pages(addr, size);
+	return pk_prot_no_huge_pages(addr, size);
 }
 
-int prot_release(void *addr, size_t size)
+int pk_prot_release(void *addr, size_t size)
 {
 	return munmap(addr, size) == 0 ? 0 : errno;
 }
 
-int prot_no_huge_pages(void *addr, size_t size)
+int pk_prot_no_huge_pages(void *addr, size_t size)
 {
-	if (inject_madvise(addr, size, MADV_NOHUGEPAGE) == 0 || errno == EINVAL)  /* EINVAL: no THP */
+	if (pk_inject_madvise(addr, size, MADV_NOHUGEPAGE) == 0 || errno == EINVAL)  /* EINVAL: no THP */
 		return 0;
 	return errno;
 }
 
-int prot_purge(void *addr, size_t size)
+int pk_prot_purge(void *addr, size_t size)
 {
-	return inject_madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno;
+	return pk_inject_madvise(addr, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 
-int prot_protect(void *addr, size_t size, int prot)
+int pk_prot_protect(void *addr, size_t size, int prot)
 {
-	return inject_mprotect(addr, size, prot) == 0 ? 0 : errno;
+	return pk_inject_mprotect(addr, size, prot) == 0 ? 0 : errno;
 }
 
-int prot_protect_key(void *addr, size_t size, int prot, int key)
+int pk_prot_protect_key(void *addr, size_t size, int prot, int key)
 {
-	return inject_pkey_mprotect(addr, size, prot, key) == 0 ? 0 : errno;
+	return pk_inject_pkey_mprotect(addr, size, prot, key) == 0 ? 0 : errno;
 }
 
-int prot_key_alloc(void)
+int pk_prot_key_alloc(void)
 {
-	int k = inject_pkey_alloc(0, PKEY_DISABLE_ACCESS);
+	int k = pk_inject_pkey_alloc(0, PKEY_DISABLE_ACCESS);
 	return k >= 0 ? k : -errno;
 }
 

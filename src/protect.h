@@ -14,9 +14,7 @@
 #include <stdint.h>
 
 struct domain;
-
 struct open_set;
-
 
 struct backend {
 	const char *name;
@@ -47,7 +45,7 @@ struct backend {
 	int (*access)(struct domain *d, int from, int to, const struct open_set *set);
 
 	/* Open pinned d for reading and writing around one jemalloc call on
-	 * this thread; *token is passed to window_close.  0, or an errno
+	 * this thread; *token is passed to pk_window_close.  0, or an errno
 	 * value with d left as it was. */
 	int (*window_open)(struct domain *d, uintptr_t *token);
 	void (*window_close)(struct domain *d, uintptr_t token);
@@ -64,35 +62,33 @@ struct backend {
 	void (*postfork_thread)(const struct open_set *set, int child);
 };
 
-extern const struct backend backend_pku;
-extern const struct backend backend_mprotect;
 
 /* OS primitives shared by both backends (protect.c). */
-int prot_reserve(size_t size, size_t align, void **out);
-int prot_release(void *addr, size_t size);
+int pk_prot_reserve(size_t size, size_t align, void **out);
+int pk_prot_release(void *addr, size_t size);
 /* Map a reserved range afresh in place: empty, PROT_NONE, key 0, no core
  * dump, no huge pages; nothing else can take it meanwhile. */
-int prot_empty(void *addr, size_t size);
+int pk_prot_empty(void *addr, size_t size);
 /* Lock pages in RAM as they are touched (mlock2 MLOCK_ONFAULT). */
-int prot_lock(void *addr, size_t size);
-int prot_unlock(void *addr, size_t size);
+int pk_prot_lock(void *addr, size_t size);
+int pk_prot_unlock(void *addr, size_t size);
 /* Hold off every signal of the calling thread while a lock that a signal
  * handler could want is held; give back the old mask after. */
-void prot_signals_off(sigset_t *old);
-void prot_signals_on(const sigset_t *old);
+void pk_prot_signals_off(sigset_t *old);
+void pk_prot_signals_on(const sigset_t *old);
 /* A fork child sees these pages zeroed (MADV_WIPEONFORK). */
-int prot_wipe_on_fork(void *addr, size_t size);
+int pk_prot_wipe_on_fork(void *addr, size_t size);
 /* Plain private read-write memory for pkalloc's own bookkeeping. */
-int prot_map_private(size_t size, void **out);
-int prot_purge(void *addr, size_t size);
+int pk_prot_map_private(size_t size, void **out);
+int pk_prot_purge(void *addr, size_t size);
 /* Keep [addr, addr+size) off transparent huge pages (MADV_NOHUGEPAGE);
  * 0 also where the kernel has no THP. */
-int prot_no_huge_pages(void *addr, size_t size);
+int pk_prot_no_huge_pages(void *addr, size_t size);
 
 /* mprotect and pkey_mprotect. */
-int prot_protect(void *addr, size_t size, int prot);
-int prot_protect_key(void *addr, size_t size, int prot, int key);
+int pk_prot_protect(void *addr, size_t size, int prot);
+int pk_prot_protect_key(void *addr, size_t size, int prot, int key);
 /* A new protection key, denied to the calling thread; or -errno. */
-int prot_key_alloc(void);
+int pk_prot_key_alloc(void);
 
 #endif

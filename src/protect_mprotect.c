@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 #include "protect.h"
+#include "protect_mprotect.h"
 #include "inject.h"
 #include "pages.h"
 #include "fatal.h"
@@ -36,7 +37,7 @@ static int mp_probe(void) { return 0; }
 
 static int mp_tag(struct domain *d, void *addr, size_t len)
 {
-	return inject_mprotect(addr, len, d->prot) == 0 ? 0 : errno;
+	return pk_inject_mprotect(addr, len, d->prot) == 0 ? 0 : errno;
 }
 
 static int mp_access(struct domain *d, int from, int to, const struct open_set *set)
@@ -45,7 +46,7 @@ static int mp_access(struct domain *d, int from, int to, const struct open_set *
 	pthread_mutex_lock(&d->lock);
 	count(d, from, -1);
 	count(d, to, +1);
-	int err = pages_apply(d);
+	int err = pk_pages_apply(d);
 	if (err) {
 		count(d, to, -1);
 		count(d, from, +1);
@@ -59,7 +60,7 @@ static int mp_window_open(struct domain *d, uintptr_t *token)
 	*token = 0;
 	pthread_mutex_lock(&d->lock);
 	d->nwrite++;
-	int err = pages_apply(d);      /* on failure the pages are as they were */
+	int err = pk_pages_apply(d);      /* on failure the pages are as they were */
 	if (err)
 		d->nwrite--;
 	pthread_mutex_unlock(&d->lock);
@@ -72,10 +73,10 @@ static void mp_window_close(struct domain *d, uintptr_t token)
 	pthread_mutex_lock(&d->lock);
 	d->nwrite--;
 	pthread_mutex_unlock(&d->lock);
-	pages_apply_or_die(d, "cannot close a domain");
+	pk_pages_apply_or_die(d, "cannot close a domain");
 }
 
-const struct backend backend_mprotect = {
+const struct backend pk_backend_mprotect = {
 	.name = "mprotect",
 	.per_thread = 0,
 	.probe = mp_probe,

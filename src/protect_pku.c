@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "internal.h"
 #include "protect.h"
+#include "protect_pku.h"
 #include "inject.h"
 #include "keys.h"
 #include "pkru.h"
@@ -37,7 +38,7 @@ static int pku_probe(void)
 	unsigned a, b, c, d;
 	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(c & bit_OSPKE))
 		return ENOTSUP;
-	int k = inject_pkey_alloc(0, PKEY_DISABLE_ACCESS);
+	int k = pk_inject_pkey_alloc(0, PKEY_DISABLE_ACCESS);
 	if (k < 0)
 		return errno == ENOSPC ? 0 : errno;   /* all taken by others: present */
 	pkey_free(k);
@@ -53,7 +54,7 @@ static int pku_want(const struct domain *d)
 	if (atomic_load(&d->key) < 0)
 		return PROT_NONE;
 	if (!atomic_load(&d->shared) || (atomic_load(&d->inside) & ~INSIDE_DEAD) > 0 ||
-	    openset_anyone_inside(d))
+	    pk_openset_anyone_inside(d))
 		return PROT_READ | PROT_WRITE;
 	return PROT_NONE;
 }
@@ -63,18 +64,18 @@ static int pku_want(const struct domain *d)
 static void shared_apply(struct domain *d)
 {
 	sigset_t old;
-	prot_signals_off(&old);
-	pages_apply_or_die(d, "cannot change a shared domain's permissions");
-	prot_signals_on(&old);
+	pk_prot_signals_off(&old);
+	pk_pages_apply_or_die(d, "cannot change a shared domain's permissions");
+	pk_prot_signals_on(&old);
 }
 
 static int pku_pinned(struct domain *d, int may_share)
 {
 	if (atomic_load(&d->evicting) || atomic_load(&d->key) < 0) {
 		sigset_t old;
-		prot_signals_off(&old);
-		int err = keys_acquire(d, may_share);
-		prot_signals_on(&old);
+		pk_prot_signals_off(&old);
+		int err = pk_keys_acquire(d, may_share);
+		pk_prot_signals_on(&old);
 		if (err)
 			return err;
 	}
@@ -92,15 +93,15 @@ static void pku_unpinned(struct domain *d)
 
 static int pku_tag(struct domain *d, void *addr, size_t len)
 {
-	return inject_pkey_mprotect(addr, len, PROT_READ | PROT_WRITE, atomic_load(&d->key)) == 0
+	return pk_inject_pkey_mprotect(addr, len, PROT_READ | PROT_WRITE, atomic_load(&d->key)) == 0
 	       ? 0 : errno;
 }
 
 static uint32_t pkru_for(const struct open_set *set)
 {
-	uint32_t pkru = rdpkru() | keys_owned_bits();
+	uint32_t pkru = rdpkru() | pk_keys_owned_bits();
 	FOR_EACH_OPEN(set, e) {
-		int access = openset_entry_access(e);   /* NONE: an entry being made */
+		int access = pk_openset_entry_access(e);   /* NONE: an entry being made */
 		int k = atomic_load_explicit(&e->d->key, memory_order_relaxed);
 		if (access == DOMAIN_RDWR)
 			pkru &= ~PKRU_BITS(k);
@@ -139,29 +140,29 @@ static void pku_window_close(struct domain *d, uintptr_t token)
 
 static void pku_thread_start(void)
 {
-	wrpkru(rdpkru() | keys_owned_bits());
+	wrpkru(rdpkru() | pk_keys_owned_bits());
 }
 
 static void pku_prefork_thread(const struct open_set *set)
 {
 	(void)set;
-	keys_fork_lock();            /* no key moves across the fork */
-	wrpkru(rdpkru() & ~keys_owned_bits());
+	pk_keys_fork_lock();            /* no key moves across the fork */
+	wrpkru(rdpkru() & ~pk_keys_owned_bits());
 }
 
 static void pku_postfork_thread(const struct open_set *set, int child)
 {
-	keys_fork_unlock(child);
+	pk_keys_fork_unlock(child);
 	wrpkru(pkru_for(set));
 }
 
-const struct backend backend_pku = {
+const struct backend pk_backend_pku = {
 	.name = "pku",
 	.per_thread = 1,
 	.probe = pku_probe,
 	.pinned = pku_pinned,
 	.unpinned = pku_unpinned,
-	.release = keys_release,
+	.release = pk_keys_release,
 	.want = pku_want,
 	.tag = pku_tag,
 	.access = pku_access,

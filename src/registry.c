@@ -17,78 +17,78 @@
 
 _Static_assert(MAX_DOMAINS == 1 << HANDLE_SLOT_BITS, "handle layout");
 
-struct domain *registry;
-uintptr_t registry_handles;
+struct domain *pk_registry;
+uintptr_t pk_registry_handles;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned never_used;             /* slots [never_used, MAX_DOMAINS) */
 static unsigned free_head, free_tail;   /* FIFO of freed slots, index + 1 */
 
-int registry_init(void)
+int pk_registry_init(void)
 {
 	void *p, *h;
-	int err = prot_map_private(MAX_DOMAINS * sizeof(struct domain), &p);
+	int err = pk_prot_map_private(MAX_DOMAINS * sizeof(struct domain), &p);
 	if (err)
 		return err;
-	if ((err = prot_reserve(HANDLE_SPACE, PAGE_SIZE_MIN, &h)) != 0) {
-		prot_release(p, MAX_DOMAINS * sizeof(struct domain));
+	if ((err = pk_prot_reserve(HANDLE_SPACE, PAGE_SIZE_MIN, &h)) != 0) {
+		pk_prot_release(p, MAX_DOMAINS * sizeof(struct domain));
 		return err;
 	}
-	registry_handles = (uintptr_t)h;
-	registry = p;
+	pk_registry_handles = (uintptr_t)h;
+	pk_registry = p;
 	return 0;
 }
 
-domain_t *registry_handle(const struct domain *d)
+domain_t *pk_registry_handle(const struct domain *d)
 {
 	uintptr_t gen = atomic_load_explicit(&((struct domain *)d)->gen, memory_order_relaxed) &
 	                (((uintptr_t)1 << HANDLE_GEN_BITS) - 1);
-	uintptr_t id = gen << HANDLE_SLOT_BITS | registry_slot(d);
-	return (domain_t *)(registry_handles + id * HANDLE_STRIDE);
+	uintptr_t id = gen << HANDLE_SLOT_BITS | pk_registry_slot(d);
+	return (domain_t *)(pk_registry_handles + id * HANDLE_STRIDE);
 }
 
-unsigned registry_slot(const struct domain *d)
+unsigned pk_registry_slot(const struct domain *d)
 {
-	return (unsigned)(d - registry);
+	return (unsigned)(d - pk_registry);
 }
 
-void registry_lock(void) { pthread_mutex_lock(&lock); }
-void registry_unlock(void) { pthread_mutex_unlock(&lock); }
+void pk_registry_lock(void) { pthread_mutex_lock(&lock); }
+void pk_registry_unlock(void) { pthread_mutex_unlock(&lock); }
 
-void registry_foreach_live(void (*fn)(struct domain *, void *), void *arg)
+void pk_registry_foreach_live(void (*fn)(struct domain *, void *), void *arg)
 {
-	for (unsigned i = 0; registry && i < never_used; i++) {
-		int st = atomic_load(&registry[i].state);
+	for (unsigned i = 0; pk_registry && i < never_used; i++) {
+		int st = atomic_load(&pk_registry[i].state);
 		if (st == DOM_LIVE || st == DOM_DYING)
-			fn(&registry[i], arg);
+			fn(&pk_registry[i], arg);
 	}
 }
 
-void registry_reset_in_child(void)
+void pk_registry_reset_in_child(void)
 {
 	pthread_mutex_init(&lock, NULL);
-	for (unsigned i = 0; registry && i < never_used; i++)
-		if (atomic_load(&registry[i].state) == DOM_FREE)
-			atomic_store(&registry[i].inside, 0);
+	for (unsigned i = 0; pk_registry && i < never_used; i++)
+		if (atomic_load(&pk_registry[i].state) == DOM_FREE)
+			atomic_store(&pk_registry[i].inside, 0);
 }
 
-int registry_take_slot(void)
+int pk_registry_take_slot(void)
 {
 	if (never_used < MAX_DOMAINS)
 		return (int)never_used++;
 	if (!free_head)
 		return -1;
 	unsigned s = free_head - 1;
-	free_head = registry[s].next_free;
+	free_head = pk_registry[s].next_free;
 	if (!free_head)
 		free_tail = 0;
 	return (int)s;
 }
 
-void registry_put_slot(unsigned s)
+void pk_registry_put_slot(unsigned s)
 {
-	registry[s].next_free = 0;
+	pk_registry[s].next_free = 0;
 	if (free_tail)
-		registry[free_tail - 1].next_free = s + 1;
+		pk_registry[free_tail - 1].next_free = s + 1;
 	else
 		free_head = s + 1;
 	free_tail = s + 1;

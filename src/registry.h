@@ -16,17 +16,17 @@
 #define HANDLE_GEN_BITS  16
 #define HANDLE_STRIDE    16          /* handle +1 .. +15 is never a handle */
 #define HANDLE_SPACE     (((size_t)1 << (HANDLE_SLOT_BITS + HANDLE_GEN_BITS)) * HANDLE_STRIDE)
-extern struct domain *registry;
-extern uintptr_t registry_handles;   /* base of the reserved handle range */
+extern struct domain *pk_registry;
+extern uintptr_t pk_registry_handles;   /* base of the reserved handle range */
 
 /* Handle -> live record, or NULL: arithmetic, never a dereference of h. */
 static inline struct domain *registry_check(const domain_t *h)
 {
-	uintptr_t a = (uintptr_t)h, base = registry_handles;
+	uintptr_t a = (uintptr_t)h, base = pk_registry_handles;
 	if (!base || a - base >= HANDLE_SPACE || (a - base) % HANDLE_STRIDE != 0)
 		return NULL;
 	uintptr_t id = (a - base) / HANDLE_STRIDE;
-	struct domain *d = &registry[id & (MAX_DOMAINS - 1)];
+	struct domain *d = &pk_registry[id & (MAX_DOMAINS - 1)];
 	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
 		return NULL;
 	uintptr_t gen = atomic_load_explicit(&d->gen, memory_order_relaxed) &
@@ -35,25 +35,25 @@ static inline struct domain *registry_check(const domain_t *h)
 }
 
 /* 0 or an errno value. */
-int registry_init(void);
-domain_t *registry_handle(const struct domain *d);
-unsigned registry_slot(const struct domain *d);
+int pk_registry_init(void);
+domain_t *pk_registry_handle(const struct domain *d);
+unsigned pk_registry_slot(const struct domain *d);
 
 /* The registry lock: taken by creates, destroys, statistics and fork
  * (internal.h gives the lock order). */
-void registry_lock(void);
-void registry_unlock(void);
+void pk_registry_lock(void);
+void pk_registry_unlock(void);
 
 /* A free record's slot (registry lock held): every never-used slot first,
  * then freed ones first-in first-out.  -1 if none. */
-int registry_take_slot(void);
-void registry_put_slot(unsigned slot);
+int pk_registry_take_slot(void);
+void pk_registry_put_slot(unsigned slot);
 
 /* fn(d, arg) for every domain that has an arena (live, or being destroyed). */
-void registry_foreach_live(void (*fn)(struct domain *d, void *arg), void *arg);
+void pk_registry_foreach_live(void (*fn)(struct domain *d, void *arg), void *arg);
 
 /* In a fork child: the lock, and the pin counts of free records, which
  * threads that did not survive may have left half-way. */
-void registry_reset_in_child(void);
+void pk_registry_reset_in_child(void);
 
 #endif

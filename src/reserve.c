@@ -39,11 +39,11 @@ _Static_assert(PKALLOC_RESERVATION == (size_t)1 << REGION_SHIFT, "layout");
 
 /* Registry slot + 1 of the domain owning each 4 GiB region of user space;
  * RESERVE_TOMB: a destroyed domain's range, kept. */
-_Atomic uint16_t reserve_owner[REGIONS];
-#define owner reserve_owner
+_Atomic uint16_t pk_reserve_owner[REGIONS];
+#define owner pk_reserve_owner
 
 /* The kept ranges, a FIFO ring; under the registry lock, as are
- * reserve_create and reserve_destroy. */
+ * pk_reserve_create and pk_reserve_destroy. */
 static char *retired[MAX_DOMAINS + RESERVE_KEEP + 1];
 static unsigned retired_head, retired_n;
 #define RETIRED_CAP (sizeof retired / sizeof retired[0])
@@ -62,22 +62,22 @@ static char *take_retired(int any)
 	return base;
 }
 
-int reserve_create(struct domain *d, unsigned slot)
+int pk_reserve_create(struct domain *d, unsigned slot)
 {
 	void *base = take_retired(0);
 	int err;
 	/* No fresh range (ENOMEM; valgrind's address space manager says
 	 * EINVAL): a kept one, if any, rather than fail. */
-	if (!base && (err = prot_reserve(PKALLOC_RESERVATION, PKALLOC_RESERVATION, &base)) != 0 &&
+	if (!base && (err = pk_prot_reserve(PKALLOC_RESERVATION, PKALLOC_RESERVATION, &base)) != 0 &&
 	    !(base = take_retired(1)))
 		return err;
 	uintptr_t region = (uintptr_t)base >> REGION_SHIFT;
 	if (region >= REGIONS) {          /* only with 5-level paging hints */
-		prot_release(base, PKALLOC_RESERVATION);
+		pk_prot_release(base, PKALLOC_RESERVATION);
 		return ENOMEM;
 	}
 	void *recs;
-	if ((err = prot_map_private(REC_BYTES, &recs)) != 0) {
+	if ((err = pk_prot_map_private(REC_BYTES, &recs)) != 0) {
 		reserve_retire(base);      /* back to the ring, or to the system */
 		return err;
 	}
@@ -98,26 +98,26 @@ static void reserve_retire(char *base)
 	 * mapped there meanwhile), and marked; if that fails, or there is no
 	 * room to remember it, it goes back to the system and its region is
 	 * forgotten first. */
-	if (retired_n < RETIRED_CAP && prot_empty(base, PKALLOC_RESERVATION) == 0) {
+	if (retired_n < RETIRED_CAP && pk_prot_empty(base, PKALLOC_RESERVATION) == 0) {
 		atomic_store_explicit(&owner[region], RESERVE_TOMB, memory_order_release);
 		retired[(retired_head + retired_n) % RETIRED_CAP] = base;
 		retired_n++;
 		return;
 	}
 	atomic_store_explicit(&owner[region], 0, memory_order_release);
-	prot_release(base, PKALLOC_RESERVATION);
+	pk_prot_release(base, PKALLOC_RESERVATION);
 }
 
-void reserve_destroy(struct domain *d)
+void pk_reserve_destroy(struct domain *d)
 {
 	reserve_retire(d->base);
-	prot_release(d->recs, REC_BYTES);
+	pk_prot_release(d->recs, REC_BYTES);
 	d->recs = NULL;
 	d->base = d->lo = d->hi = NULL;
 	atomic_store_explicit(&d->top, NULL, memory_order_relaxed);
 }
 
-int reserve_destroyed(const void *p)
+int pk_reserve_destroyed(const void *p)
 {
 	uintptr_t region = (uintptr_t)p >> REGION_SHIFT;
 	return region < REGIONS &&
@@ -129,10 +129,10 @@ domain_t *domain_of(const void *ptr)
 	int slot = reserve_slot_of(ptr);
 	if (slot < 0)
 		return NULL;
-	struct domain *d = &registry[slot];
+	struct domain *d = &pk_registry[slot];
 	if (atomic_load_explicit(&d->state, memory_order_acquire) != DOM_LIVE)
 		return NULL;
-	domain_t *h = registry_handle(d);
+	domain_t *h = pk_registry_handle(d);
 	/* The range and the record are read apart: meanwhile the domain may
 	 * have been destroyed (its range kept as a tombstone) and its record
 	 * taken by a new domain with a range of its own.  If the range still

@@ -17,7 +17,7 @@
 #define RESERVE_REGIONS (1u << (47 - RESERVE_SHIFT))
 #define RESERVE_TOMB    0xffffu   /* owner of a destroyed domain's range, kept */
 
-extern _Atomic uint16_t reserve_owner[RESERVE_REGIONS];
+extern _Atomic uint16_t pk_reserve_owner[RESERVE_REGIONS];
 
 /* 1 if p lies in some domain's reservation, or in a destroyed domain's
  * range that is kept (a tombstone): free()'s test, one load. */
@@ -25,7 +25,7 @@ static inline int reserve_owned(const void *p)
 {
 	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
 	return r < RESERVE_REGIONS &&
-	       atomic_load_explicit(&reserve_owner[r], memory_order_relaxed) != 0;
+	       atomic_load_explicit(&pk_reserve_owner[r], memory_order_relaxed) != 0;
 }
 
 /*
@@ -40,22 +40,22 @@ static inline int reserve_holds(struct domain *d, const void *p, size_t n)
 	uintptr_t a = (uintptr_t)p, r = a >> RESERVE_SHIFT;
 	char *top = atomic_load_explicit(&d->top, memory_order_acquire);
 	return r < RESERVE_REGIONS &&
-	       atomic_load_explicit(&reserve_owner[r], memory_order_relaxed) == (uint16_t)(d - registry + 1) &&
+	       atomic_load_explicit(&pk_reserve_owner[r], memory_order_relaxed) == (uint16_t)(d - pk_registry + 1) &&
 	       (const char *)p >= d->lo && (const char *)p <= top && n <= (size_t)(top - (const char *)p);
 }
 
-int reserve_create(struct domain *d, unsigned slot);
-void reserve_destroy(struct domain *d);
+int pk_reserve_create(struct domain *d, unsigned slot);
+void pk_reserve_destroy(struct domain *d);
 /* Registry slot whose reservation holds p, or -1. */
 static inline int reserve_slot_of(const void *p)
 {
 	uintptr_t r = (uintptr_t)p >> RESERVE_SHIFT;
 	if (r >= RESERVE_REGIONS)
 		return -1;
-	unsigned o = atomic_load_explicit(&reserve_owner[r], memory_order_acquire);
+	unsigned o = atomic_load_explicit(&pk_reserve_owner[r], memory_order_acquire);
 	return o == RESERVE_TOMB ? -1 : (int)o - 1;
 }
 /* 1 if p lies in a destroyed domain's range that no new domain took yet. */
-int reserve_destroyed(const void *p);
+int pk_reserve_destroyed(const void *p);
 
 #endif

@@ -9,14 +9,14 @@ static union {
 	char page[4096];
 } ro __attribute__((aligned(4096)));
 
-const struct config *const cfg = &ro.c;
+const struct config *const pk_cfg = &ro.c;
 
-struct config *settings_edit(void)
+struct config *pk_settings_edit(void)
 {
 	return &ro.c;
 }
 
-void *settings_page(size_t *len)
+void *pk_settings_page(size_t *len)
 {
 	*len = sizeof ro;
 	return &ro;

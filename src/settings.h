@@ -31,12 +31,12 @@ struct config {
 	uint64_t free_key;               /* written into blocks sitting in caches */
 };
 
-extern const struct config *const cfg;
+extern const struct config *const pk_cfg;
 
 /* The configuration, writable: only during initialisation (init.c, and
  * cache.c's classes), before settings_seal. */
-struct config *settings_edit(void);
+struct config *pk_settings_edit(void);
 /* The configuration's page, for init.c to make read-only. */
-void *settings_page(size_t *len);
+void *pk_settings_page(size_t *len);
 
 #endif

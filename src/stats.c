@@ -27,7 +27,7 @@ int domain_stats(domain_t *dh, struct domain_stats *st)
 		return -1;
 	}
 	memset(st, 0, sizeof *st);
-	cache_counts(d, &st->allocated, &st->cached);
+	pk_cache_counts(d, &st->allocated, &st->cached);
 	st->mapped = mapped_of(d);
 	st->key = atomic_load(&d->key);
 	st->shared = atomic_load(&d->shared);
@@ -43,7 +43,7 @@ static void add_domain(struct domain *d, void *arg)
 		return;
 	sum_into->domains++;
 	size_t allocated, cached;
-	cache_counts(d, &allocated, &cached);
+	pk_cache_counts(d, &allocated, &cached);
 	sum_into->allocated += allocated;
 	sum_into->cached += cached;
 	sum_into->mapped += mapped_of(d);
@@ -55,13 +55,13 @@ int pkalloc_stats(struct pkalloc_stats *st)
 		errno = EINVAL;
 		return -1;
 	}
-	pkalloc_init();
+	pk_init();
 	memset(st, 0, sizeof *st);
-	registry_lock();
-	registry_foreach_live(add_domain, st);
-	registry_unlock();
-	if (cfg->backend && cfg->backend->per_thread)
-		keys_stats(st);
-	st->faults = atomic_load(&counters.faults);
+	pk_registry_lock();
+	pk_registry_foreach_live(add_domain, st);
+	pk_registry_unlock();
+	if (pk_cfg->backend && pk_cfg->backend->per_thread)
+		pk_keys_stats(st);
+	st->faults = atomic_load(&pk_counters.faults);
 	return 0;
 }

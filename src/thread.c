@@ -50,10 +50,10 @@ static struct start take_start(void *p)
 {
 	struct start s = *(struct start *)p;
 	free(p);
-	if (cfg->backend && cfg->backend->thread_start)
-		cfg->backend->thread_start();
-	if (cfg->backend)
-		enter_thread_arm();      /* see enter.c: thread exit */
+	if (pk_cfg->backend && pk_cfg->backend->thread_start)
+		pk_cfg->backend->thread_start();
+	if (pk_cfg->backend)
+		pk_enter_thread_arm();      /* see enter.c: thread exit */
 	return s;
 }
 
@@ -73,11 +73,11 @@ PKALLOC_API int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
 {
 	/* The C library allocates the new thread's TLS with malloc: never in
 	 * a domain this thread captures with, the new thread starts outside. */
-	capture_off++;
+	pk_capture_off++;
 	pthread_once(&real_once, find_real);
 	if (!real_thrd_create)
-		fatal("thrd_create", NULL, 0, "the C library's thrd_create was not found");
-	pkalloc_init();
+		pk_fatal("thrd_create", NULL, 0, "the C library's thrd_create was not found");
+	pk_init();
 	struct start *s = malloc(sizeof *s);
 	int err = thrd_nomem;
 	if (s) {
@@ -85,17 +85,17 @@ PKALLOC_API int thrd_create(thrd_t *t, thrd_start_t fn, void *arg)
 		if ((err = real_thrd_create(t, c11_trampoline, s)) != thrd_success)
 			free(s);
 	}
-	capture_off--;
+	pk_capture_off--;
 	return err;
 }
 
 PKALLOC_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
-	capture_off++;     /* as in thrd_create */
+	pk_capture_off++;     /* as in thrd_create */
 	pthread_once(&real_once, find_real);
 	if (!real_create)
-		fatal("pthread_create", NULL, 0, "the C library's pthread_create was not found");
-	pkalloc_init();
+		pk_fatal("pthread_create", NULL, 0, "the C library's pthread_create was not found");
+	pk_init();
 	struct start *s = malloc(sizeof *s);
 	int err = EAGAIN;
 	if (s) {
@@ -103,7 +103,7 @@ PKALLOC_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(
 		if ((err = real_create(t, attr, trampoline, s)) != 0)
 			free(s);
 	}
-	capture_off--;
+	pk_capture_off--;
 	return err;
 }
 #endif
