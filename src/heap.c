@@ -43,11 +43,18 @@ static void *arena_took(struct domain *d, void *p, size_t usable)
 static __attribute__((noinline)) void *alloc_in_window(struct domain *d, const domain_t *dh,
                                                       size_t size, int flags);
 
-/* The handle a call came with is d's still, now that d is pinned: between
- * the check and the pin its domain may have been destroyed and the record
- * given to a new domain (domain_create says why that is not prevented). */
-static int still(const domain_t *dh, struct domain *d, struct window *w)
+/* Open a window on d for a call that came with handle dh (NULL: d came
+ * from elsewhere): 1, or 0 with errno set.  Once d is pinned, the handle
+ * must still be d's: between the check and the pin its domain may have been
+ * destroyed and the record given to a new domain (domain_create says why
+ * that is not prevented). */
+static int open_for(const domain_t *dh, struct domain *d, struct window *w)
 {
+	int err = pk_window_open(d, w, 0);
+	if (err) {
+		errno = err;
+		return 0;
+	}
 	if (!dh || LIKELY(registry_check(dh) == d))
 		return 1;
 	pk_window_close(w);
@@ -75,12 +82,7 @@ static void *alloc_in_window(struct domain *d, const domain_t *dh, size_t size, 
 		return NULL;
 	}
 	struct window w;
-	int err = pk_window_open(d, &w, 0);
-	if (err) {
-		errno = err;
-		return NULL;
-	}
-	if (!still(dh, d, &w))
+	if (!open_for(dh, d, &w))
 		return NULL;
 	pk_cache_settle_orphans(d);
 	void *p = NULL;
@@ -133,10 +135,8 @@ void *domain_calloc(domain_t *dh, size_t nmemb, size_t size)
 	size_t total;
 	if (!d)
 		return NULL;
-	if (__builtin_mul_overflow(nmemb, size, &total)) {
-		errno = ENOMEM;
+	if (!size_product(nmemb, size, &total))
 		return NULL;
-	}
 	return alloc_in(d, dh, total, MALLOCX_ZERO);
 }
 
@@ -315,12 +315,7 @@ static void *resize_in(struct domain *d, const domain_t *dh, void *ptr, size_t s
                        const char *call)
 {
 	struct window w;
-	int err = pk_window_open(d, &w, 0);
-	if (err) {
-		errno = err;
-		return NULL;
-	}
-	if (!still(dh, d, &w))
+	if (!open_for(dh, d, &w))
 		return NULL;
 	check_live(d, ptr, call);            /* before the orphans go: see free */
 	pk_cache_settle_orphans(d);

@@ -1,6 +1,35 @@
 /*
- * Definitions shared by pkalloc's modules: the domain record, the registry,
- * the read-only configuration and the fatal-error path.  Never installed.
+ * Definitions shared by pkalloc's modules: the domain record and the
+ * constants around it.  Types and inline helpers only: each module's calls
+ * are declared in its own header.  Never installed.
+ *
+ * Names.  Every symbol of the library that is not static carries the
+ * prefix pk_, and only what pkalloc.h declares (PKALLOC_API), the malloc
+ * family, the C++ operators and the C library calls pkalloc stands in front
+ * of are exported (test/exports.sh).  The library is built with
+ * -fvisibility=hidden; PKALLOC_API is the one way to export.
+ *
+ * Layers.  A call flows down, never back up (test/layers.sh):
+ *   API        domain.c, heap.c, override.c, thread.c, stats.c, fault.c, wipe.c
+ *   set-up     init.c (backend choice, thread exit, fork handlers)
+ *   per call   cache.c, enter.c (enter/exit, windows, capture), extent.c
+ *   domains    registry.c, reserve.c, keys.c, the backends (protect_*.c)
+ *   pages      pages.c, openset.c
+ *   OS         protect.c, metamap.c, inject.c, settings.c, fatal.c
+ *
+ * Lock order, outermost first; a thread holding one takes only those
+ * after it:
+ *   1. the registry lock (registry.c): creates, destroys, statistics, fork;
+ *   2. a domain's cache lock d->cache_lock (cache.c, a spin lock);
+ *   3. the cache tables' lock (cache.c);
+ *   4. the keys lock (keys.c);
+ *   5. jemalloc's own mutexes, inside a domain's arena (held only within a
+ *      jemalloc call, in an access window);
+ *   6. a domain's d->lock (taken by the extent hooks within jemalloc calls,
+ *      and by the backends);
+ *   7. the list of threads' open sets (openset.c): the innermost.
+ * Signals are held off around the locks a handler's domain_enter could want
+ * (pk_prot_signals_off).
  */
 #ifndef PKALLOC_INTERNAL_H
 #define PKALLOC_INTERNAL_H
@@ -10,6 +39,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <errno.h>
 #include <stdint.h>
 
 #define JEMALLOC_NO_DEMANGLE
@@ -29,6 +59,16 @@
 #define TLS_FAST __attribute__((tls_model("initial-exec")))
 #define LIKELY(x)   __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* nmemb * size into *total, for calloc and its kin: 1, or 0 with errno
+ * ENOMEM where it overflows. */
+static inline int size_product(size_t nmemb, size_t size, size_t *total)
+{
+	if (!__builtin_mul_overflow(nmemb, size, total))
+		return 1;
+	errno = ENOMEM;
+	return 0;
+}
 
 #define PAGE_SIZE_MIN 4096
 #define MAX_DOMAINS   4096    /* jemalloc allows at most 4095 arenas */

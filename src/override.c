@@ -62,10 +62,8 @@ static void boot_free(void *p)
 static void *boot_calloc(size_t nmemb, size_t size)
 {
 	size_t n;
-	if (__builtin_mul_overflow(nmemb, size, &n)) {
-		errno = ENOMEM;
+	if (!size_product(nmemb, size, &n))
 		return NULL;
-	}
 	void *p = mallocx(n ? n : 1, MALLOCX_ZERO);
 	if (!p)
 		errno = ENOMEM;
@@ -233,10 +231,8 @@ PKALLOC_API void *calloc(size_t nmemb, size_t size)
 	struct domain *c = capturing();
 	if (UNLIKELY(c != NULL)) {
 		size_t n;
-		if (__builtin_mul_overflow(nmemb, size, &n)) {
-			errno = ENOMEM;
+		if (!size_product(nmemb, size, &n))
 			return NULL;
-		}
 		return captured(c, n, MALLOCX_ZERO);
 	}
 	return JE(calloc)(nmemb, size);
@@ -283,10 +279,8 @@ PKALLOC_API void *realloc(void *p, size_t n)
 PKALLOC_API void *reallocarray(void *p, size_t nmemb, size_t size)
 {
 	size_t n;
-	if (__builtin_mul_overflow(nmemb, size, &n)) {
-		errno = ENOMEM;
+	if (!size_product(nmemb, size, &n))
 		return NULL;
-	}
 	return realloc(p, n);
 }
 

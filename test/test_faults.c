@@ -440,8 +440,16 @@ static int fatal_line(const char *err)
 		const char *close = strstr(err, "): ");
 		if (strncmp(err, head, strlen(head)) != 0 || !close)
 			continue;
-		if (strncmp(close + 3, fatal_lines[i].why, strlen(fatal_lines[i].why)) == 0 &&
-		    strcmp(close + 3 + strlen(fatal_lines[i].why), "\n") == 0)
+		if (strncmp(close + 3, fatal_lines[i].why, strlen(fatal_lines[i].why)) != 0)
+			continue;
+		/* The errno value in hand, by name: " (ENOMEM)". */
+		const char *e = close + 3 + strlen(fatal_lines[i].why);
+		if (strncmp(e, " (E", 3) != 0)
+			continue;
+		e += 3;
+		while ((*e >= 'A' && *e <= 'Z') || (*e >= '0' && *e <= '9'))
+			e++;
+		if (strcmp(e, ")\n") == 0)
 			return (int)i;
 	}
 	return -1;
