@@ -24,6 +24,7 @@ const char *malloc_conf = "dirty_decay_ms:0,muzzy_decay_ms:0";
 
 static const char *const kind_name[INJECT_KINDS] = {
 	"mmap", "mprotect", "madvise", "mlock", "pkey_alloc", "pkey_mprotect",
+	"memfd_secret", "ftruncate",
 };
 
 /* ---- The workload --------------------------------------------------------- */
