@@ -19,6 +19,7 @@
 #include "extent.h"
 #include "enter.h"
 #include "override.h"
+#include "secretmem.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -161,7 +162,8 @@ domain_t *domain_create(const char *name, unsigned flags)
 		errno = cfg->init_errno;
 		return NULL;
 	}
-	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK | DOMAIN_CAPTURE_MALLOC)) != 0 ||
+	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK | DOMAIN_CAPTURE_MALLOC |
+	                           DOMAIN_SECRETMEM)) != 0 ||
 	    (name && strnlen(name, PKALLOC_NAME_MAX + 1) > PKALLOC_NAME_MAX)) {
 		errno = EINVAL;
 		return NULL;
@@ -205,6 +207,8 @@ domain_t *domain_create(const char *name, unsigned flags)
 
 	if ((err = reserve_create(d, (unsigned)slot)) != 0)
 		goto fail_reserve;
+	if ((flags & DOMAIN_SECRETMEM) && (err = secretmem_open(d)) != 0)
+		goto fail_arena;
 	extent_hooks_init(d);
 	if ((err = make_arena(d)) != 0)
 		goto fail_arena;
@@ -215,6 +219,7 @@ domain_t *domain_create(const char *name, unsigned flags)
 
 fail_arena:
 	reserve_destroy(d);
+	secretmem_close(d);
 	if (cfg->backend->release)
 		cfg->backend->release(d);
 fail_reserve:
@@ -301,6 +306,7 @@ int domain_destroy(domain_t *dh)
 	/* Unmapped, then off its key: the key goes to another domain only when
 	 * no page carries it any more, and nothing of the domain stays in RAM. */
 	reserve_destroy(d);
+	secretmem_close(d);
 	if (cfg->backend->release)
 		cfg->backend->release(d);
 	pthread_mutex_destroy(&d->lock);

@@ -8,6 +8,7 @@
 #include "enter.h"
 #include "cache.h"
 #include "override.h"
+#include "secretmem.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -114,6 +115,9 @@ static void postfork_parent(void)
 static void postfork_child(void)
 {
 	domain_registry_reset_lock();
+	/* Before anything touches domain data: secretmem pages were not
+	 * inherited (MADV_DONTFORK), the child gets zeroed ones in place. */
+	domain_foreach_live(secretmem_fork_child);
 	cache_postfork(1);
 	prot_threads_fork_child(enter_open_set());
 	domain_foreach_live(each_child);
