@@ -178,6 +178,84 @@ static void test_unreadable(void)
 	CHECK_OK(domain_destroy(sm));
 }
 
+/* ---- No copy in ordinary memory ------------------------------------------- */
+
+/* Bytes of a secret made in place (never whole in any ordinary buffer). */
+static unsigned char secret_byte(uint64_t seed, size_t i)
+{
+	uint64_t x = (seed + i) * 0x9e3779b97f4a7c15u;
+	return (unsigned char)((x ^ (x >> 29)) >> 24);
+}
+
+static unsigned char needle[24];
+
+/* Occurrences of needle in every mapping /proc/self/mem can read (secret
+ * pages cannot be: that is the point), the needle's own copy aside. */
+static int copies_in_process(void)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	int mem = open("/proc/self/mem", O_RDONLY);
+	CHECK(maps && mem >= 0);
+	static unsigned char buf[1 << 16];
+	char line[512];
+	int found = 0;
+	while (fgets(line, sizeof line, maps)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 || strstr(line, "[vvar") || strstr(line, "[vsyscall"))
+			continue;
+		for (unsigned long a = lo; a < hi; a += sizeof buf - sizeof needle) {
+			size_t n = hi - a < sizeof buf ? hi - a : sizeof buf;
+			ssize_t r = pread(mem, buf, n, (off_t)a);
+			if (r < (ssize_t)sizeof needle)
+				break;
+			for (size_t i = 0; i + sizeof needle <= (size_t)r; i++)
+				if (buf[i] == needle[0] && memcmp(buf + i, needle, sizeof needle) == 0 &&
+				    a + i != (uintptr_t)needle && (unsigned char *)(a + i) != buf + i)
+					found++;
+			if (n < sizeof buf)
+				break;
+		}
+	}
+	fclose(maps);
+	close(mem);
+	return found;
+}
+
+/* The secret's bytes, moved by realloc and kept across jemalloc's and the
+ * caches' bookkeeping, are nowhere but in secret pages. */
+static void test_no_copy(void)
+{
+	domain_t *sm = domain_create("nocopy", DOMAIN_SECRETMEM);
+	domain_t *plain_d = domain_create("control", 0);
+	CHECK(sm && plain_d);
+	uint64_t seed = (uint64_t)getpid() * 2654435761u;
+	unsigned char *p = domain_malloc(sm, 64), *q = domain_malloc(plain_d, 64);
+	CHECK(p && q);
+	CHECK_OK(domain_enter(sm, DOMAIN_RDWR));
+	for (size_t i = 0; i < 64; i++)
+		p[i] = secret_byte(seed, i);
+	CHECK_OK(domain_exit(sm));
+	p = domain_realloc(sm, p, 5000);       /* moved: from a slab to another size class */
+	CHECK(p);
+	for (size_t i = 0; i < sizeof needle; i++)
+		needle[i] = secret_byte(seed, 20 + i);
+	CHECK_INT(copies_in_process(), ==, 0);
+	/* The control: the same bytes in an ordinary domain are found. */
+	CHECK_OK(domain_enter(plain_d, DOMAIN_RDWR));
+	for (size_t i = 0; i < 64; i++)
+		q[i] = secret_byte(seed, i);
+	CHECK_OK(domain_exit(plain_d));
+	CHECK_INT(copies_in_process(), ==, 1);
+	CHECK_OK(domain_enter(sm, DOMAIN_RDONLY));
+	for (size_t i = 0; i < 64; i++)
+		CHECK_INT(p[i], ==, secret_byte(seed, i));
+	CHECK_OK(domain_exit(sm));
+	domain_free(p);
+	domain_free(q);
+	CHECK_OK(domain_destroy(sm));
+	CHECK_OK(domain_destroy(plain_d));
+}
+
 /* ---- Protection as for any domain ----------------------------------------- */
 
 static char *thread_target;
@@ -381,7 +459,7 @@ static int secretmem_fds(ino_t *ino)
 		if (n <= 0)
 			continue;
 		link[n] = '\0';
-		if (strstr(link, "secretmem")) {
+		if (strncmp(link, "/secretmem", 10) == 0) {   /* "/secretmem (deleted)" */
 			struct stat sb;
 			CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 			CHECK_OK(fstat(fd, &sb));
@@ -515,6 +593,7 @@ int main(void)
 	if (under_valgrind())
 		skip("valgrind does not know memfd_secret");
 	test_unreadable();
+	test_no_copy();
 	test_isolation();
 	test_fault_report();
 	test_wipe_budget_destroy();
