@@ -193,13 +193,14 @@ int secretmem_commit(struct domain *d, void *addr, size_t len)
 	}
 	/* mmap says EAGAIN past RLIMIT_MEMLOCK; pkalloc says ENOMEM, as for
 	 * any allocation without memory (and as mlock does). */
-	if (err == EAGAIN)
+	int limit = err == EAGAIN;
+	if (limit)
 		err = ENOMEM;
 	/* One line when the domain meets the limit, however often jemalloc
 	 * and pkalloc's caches retry before giving up. */
 	if (!s->told++)
 		say(d, "cannot map secret pages", err,
-		    err == ENOMEM ? " (the locked-memory limit, RLIMIT_MEMLOCK: raise it with ulimit -l or LimitMEMLOCK=)" : "");
+		    limit ? " (the locked-memory limit, RLIMIT_MEMLOCK: raise it with ulimit -l or LimitMEMLOCK=)" : "");
 	return err;
 }
 
