@@ -189,32 +189,59 @@ static unsigned char secret_byte(uint64_t seed, size_t i)
 
 static unsigned char needle[24];
 
-/* Occurrences of needle in every mapping /proc/self/mem can read (secret
- * pages cannot be: that is the point), the needle's own copy aside. */
+/* Occurrences of needle in [lo, hi), read through /proc/self/mem. */
+static int copies_in(int mem, unsigned long lo, unsigned long hi)
+{
+	static unsigned char buf[1 << 16];
+	int found = 0;
+	for (unsigned long a = lo; a < hi; a += sizeof buf - sizeof needle) {
+		size_t n = hi - a < sizeof buf ? hi - a : sizeof buf;
+		ssize_t r = pread(mem, buf, n, (off_t)a);
+		if (r < (ssize_t)sizeof needle)
+			break;
+		for (size_t i = 0; i + sizeof needle <= (size_t)r; i++)
+			if (buf[i] == needle[0] && memcmp(buf + i, needle, sizeof needle) == 0 &&
+			    a + i != (uintptr_t)needle && (unsigned char *)(a + i) != buf + i)
+				found++;
+		if (n < sizeof buf)
+			break;
+	}
+	return found;
+}
+
+/* Occurrences of needle in every page in RAM that /proc/self/mem can read
+ * (secret pages cannot be: that is the point), the needle's own copy
+ * aside.  Pages not in RAM hold zeros (or a file's bytes): skipped, or
+ * the 4 GiB reservations would take minutes. */
 static int copies_in_process(void)
 {
 	FILE *maps = fopen("/proc/self/maps", "r");
 	int mem = open("/proc/self/mem", O_RDONLY);
 	CHECK(maps && mem >= 0);
-	static unsigned char buf[1 << 16];
+	static unsigned char vec[4096];
 	char line[512];
 	int found = 0;
 	while (fgets(line, sizeof line, maps)) {
 		unsigned long lo, hi;
 		if (sscanf(line, "%lx-%lx", &lo, &hi) != 2 || strstr(line, "[vvar") || strstr(line, "[vsyscall"))
 			continue;
-		for (unsigned long a = lo; a < hi; a += sizeof buf - sizeof needle) {
-			size_t n = hi - a < sizeof buf ? hi - a : sizeof buf;
-			ssize_t r = pread(mem, buf, n, (off_t)a);
-			if (r < (ssize_t)sizeof needle)
-				break;
-			for (size_t i = 0; i + sizeof needle <= (size_t)r; i++)
-				if (buf[i] == needle[0] && memcmp(buf + i, needle, sizeof needle) == 0 &&
-				    a + i != (uintptr_t)needle && (unsigned char *)(a + i) != buf + i)
-					found++;
-			if (n < sizeof buf)
-				break;
+		unsigned long run = 0;         /* start of resident pages, 0: none */
+		for (unsigned long a = lo; a < hi; a += sizeof vec * 4096) {
+			size_t n = hi - a < sizeof vec * 4096 ? hi - a : sizeof vec * 4096;
+			if (mincore((void *)a, n, vec) != 0)
+				memset(vec, 1, sizeof vec);
+			for (size_t i = 0; i < n / 4096; i++) {
+				unsigned long pg = a + i * 4096;
+				if ((vec[i] & 1) && !run)
+					run = pg;
+				else if (!(vec[i] & 1) && run) {
+					found += copies_in(mem, run, pg);
+					run = 0;
+				}
+			}
 		}
+		if (run)
+			found += copies_in(mem, run, hi);
 	}
 	fclose(maps);
 	close(mem);
