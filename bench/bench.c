@@ -5,7 +5,7 @@
  * results.md into the output directory and the Markdown to stdout.
  *
  * Usage: bench [-o DIR] [-s SECTION,...] [--wl PATH] [--jemalloc LIB] [--pkalloc LIB]
- * Sections: switch alloc scale domains memory workload (default: all).
+ * Sections: switch alloc scale domains memory workload secretmem (default: all).
  * Environment: BENCH_QUICK=1 runs everything once with tiny counts (the
  * smoke test; its figures mean nothing); BENCH_REPS and BENCH_TARGET_MS
  * set the repetitions and the length of each.
@@ -44,6 +44,7 @@ static const struct {
 	{ "scale", bench_scale },
 	{ "domains", bench_domains },
 	{ "workload", bench_workload },
+	{ "secretmem", bench_secretmem },
 };
 
 /* Is name one of the comma-separated words of list? */

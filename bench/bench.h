@@ -1,6 +1,6 @@
 /*
  * The benchmark driver's shared pieces.  Each section (switch.c, alloc.c,
- * scale.c, domains.c, memory.c, workload.c) measures with measure.c,
+ * scale.c, domains.c, memory.c, workload.c, secretmem.c) measures with measure.c,
  * records rows and asks for ratios between rows of the same run; report.c
  * writes them out as CSV and Markdown.
  */
@@ -93,5 +93,6 @@ void bench_scale(void);
 void bench_domains(void);
 void bench_memory(void);
 void bench_workload(void);
+void bench_secretmem(void);
 
 #endif

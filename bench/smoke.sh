@@ -26,7 +26,7 @@ head -n 1 "$tmp/results.csv" | grep -q '^# cpu=.*; backend=\(pku\|mprotect\);' |
 bad=$(awk -F, 'NR > 2 {
 	num = "^-?[0-9.]+(e[-+]?[0-9]+)?$"
 	if (NF != 10) { print NR ": " NF " fields"; next }
-	if ($1 !~ /^(switch|alloc|scale|domains|memory|workload)$/) print NR ": section " $1
+	if ($1 !~ /^(switch|alloc|scale|domains|memory|workload|secretmem)$/) print NR ": section " $1
 	if ($4 == "") print NR ": no unit"
 	if ($5 == "n/a") {
 		if ($6 != "n/a" || $7 != "n/a" || $10 !~ /^n\/a: /) print NR ": n/a row without a reason: " $0
@@ -78,6 +78,13 @@ for w in churn1 churn4 prodcons realloc; do
 	done
 done
 has workload "pkalloc capture" churn1
+for n in "secrets pkalloc DOMAIN_SECRETMEM" "secrets memfd_secret per secret" "secrets sodium_malloc locked"; do
+	has secretmem "$n" -
+done
+has secretmem "domain_malloc+free inside secretmem domain" 32
+has secretmem "domain_malloc+free inside ordinary domain" 32
+has secretmem "domain_enter+domain_exit secretmem domain" -
+has secretmem "domain_enter+domain_exit ordinary domain" -
 has workload "pkalloc domain_malloc" churn1
 
 # n/a only where explained: WRPKRU exactly where the CPU has no OSPKE, the
@@ -88,7 +95,7 @@ else
 	grep -q '^switch,WRPKRU pair,-,ns/op,n/a,n/a,n/a,.*no PKU' "$tmp/results.csv" ||
 		fail "no OSPKE, yet the WRPKRU pair row is not n/a: no PKU"
 fi
-bad=$(awk -F, 'NR > 2 && $5 == "n/a" && $10 !~ /no PKU|libsodium|OpenSSL|sanitizer build/' "$tmp/results.csv")
+bad=$(awk -F, 'NR > 2 && $5 == "n/a" && $10 !~ /no PKU|libsodium|OpenSSL|sanitizer build|no memfd_secret/' "$tmp/results.csv")
 [ -z "$bad" ] || fail "unexplained n/a rows: $bad"
 [ "$(value memory "live 32 B secrets pkalloc" -)" = 1000 ] || fail "pkalloc did not reach the quick cap of 1000 secrets"
 

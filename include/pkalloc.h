@@ -71,6 +71,9 @@ typedef struct pkalloc_domain domain_t;
 #define DOMAIN_WIPEONFORK 0x2   /* a child of fork sees the domain's data zeroed */
 #define DOMAIN_CAPTURE_MALLOC 0x4 /* plain malloc and C++ new, called by a thread
                                    inside the domain read-write, allocate in it */
+#define DOMAIN_SECRETMEM  0x8   /* data in memfd_secret(2) memory: out of the
+                                   kernel's direct map, unreadable through
+                                   /proc/PID/mem, process_vm_readv, ptrace */
 
 /* Access modes for domain_enter(). */
 #define DOMAIN_RDONLY 1
@@ -86,10 +89,15 @@ typedef struct pkalloc_domain domain_t;
 
 /*
  * Create a domain.  name (NULL allowed) is copied; at most PKALLOC_NAME_MAX
- * bytes.  flags: 0 or any of DOMAIN_MLOCK, DOMAIN_WIPEONFORK and
- * DOMAIN_CAPTURE_MALLOC (see "Replacing malloc" below).  With DOMAIN_MLOCK,
- * creating and every allocation that needs new pages fail with mlock's
- * errno (EPERM, EAGAIN, ENOMEM) when the pages cannot be locked.  Errors:
+ * bytes.  flags: 0 or any of DOMAIN_MLOCK, DOMAIN_WIPEONFORK,
+ * DOMAIN_CAPTURE_MALLOC (see "Replacing malloc" below) and DOMAIN_SECRETMEM.
+ * With DOMAIN_MLOCK, creating and every allocation that needs new pages
+ * fail with mlock's errno (EPERM, EAGAIN, ENOMEM) when the pages cannot be
+ * locked.  With DOMAIN_SECRETMEM, creating fails with ENOTSUP where
+ * memfd_secret is unavailable (Linux before 5.14, secretmem.enable=1
+ * missing before 6.5, a seccomp filter), and an allocation that needs new
+ * pages fails with ENOMEM past RLIMIT_MEMLOCK, each with one "pkalloc:"
+ * line; never a fallback to ordinary memory (see pkalloc(7)).  Errors:
  * EINVAL (bad name or flags), ENOSPC
  * (jemalloc's arena limit, or other code holds every protection key),
  * EBUSY (PKALLOC_STRICT=1 and every key is pinned), ENOTSUP (the backend
@@ -181,6 +189,7 @@ struct domain_stats {
 	                              caches of the domain, wiped (not counted in
 	                              allocated; given back by the next call on the
 	                              domain once their thread lets them go) */
+	int secretmem;             /* 1: created with DOMAIN_SECRETMEM */
 };
 
 /* Process-wide counters (pkalloc_stats). */

@@ -46,6 +46,7 @@
 #include "enter.h"
 #include "pagerec.h"
 #include "cache.h"
+#include "secretmem.h"
 #include "metamap.h"
 #include "reserve.h"
 #include "settings.h"
@@ -645,7 +646,7 @@ static void each_unlock(struct domain *d, void *arg)
 
 static void each_child(struct domain *d, void *arg)
 {
-	if (d->flags & DOMAIN_WIPEONFORK) {
+	if (d->flags & WIPED_IN_CHILD) {
 		atomic_store(&d->orphans, 0);
 		memset(d->slot_state, SLOT_FREE, sizeof d->slot_state);
 		memset(d->cache_at, 0, sizeof d->cache_at);
@@ -694,7 +695,7 @@ void pk_cache_postfork(int child)
 	 * the data; the blocks they held stay allocated, unreachable. */
 	for (unsigned i = 0; i < WAYS; i++) {
 		struct way *w = &tls.w[i];
-		if (w->d && (w->d->flags & DOMAIN_WIPEONFORK)) {
+		if (w->d && (w->d->flags & WIPED_IN_CHILD)) {
 			if (atomic_load(&w->d->gen) == w->gen)
 				atomic_fetch_add(&w->d->allocated, (size_t)w->unsettled);
 			PUT(w->d, NULL);

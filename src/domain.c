@@ -15,6 +15,7 @@
 #include "extent.h"
 #include "enter.h"
 #include "override.h"
+#include "secretmem.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -69,7 +70,8 @@ domain_t *domain_create(const char *name, unsigned flags)
 		errno = pk_cfg->init_errno;
 		return NULL;
 	}
-	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK | DOMAIN_CAPTURE_MALLOC)) != 0 ||
+	if ((flags & ~(unsigned)(DOMAIN_MLOCK | DOMAIN_WIPEONFORK | DOMAIN_CAPTURE_MALLOC |
+	                           DOMAIN_SECRETMEM)) != 0 ||
 	    (name && strnlen(name, PKALLOC_NAME_MAX + 1) > PKALLOC_NAME_MAX)) {
 		errno = EINVAL;
 		return NULL;
@@ -113,6 +115,8 @@ domain_t *domain_create(const char *name, unsigned flags)
 
 	if ((err = pk_reserve_create(d, (unsigned)slot)) != 0)
 		goto fail_reserve;
+	if ((flags & DOMAIN_SECRETMEM) && (err = pk_secretmem_open(d)) != 0)
+		goto fail_arena;
 	pk_extent_hooks_init(d);
 	if ((err = make_arena(d)) != 0)
 		goto fail_arena;
@@ -123,6 +127,7 @@ domain_t *domain_create(const char *name, unsigned flags)
 
 fail_arena:
 	pk_reserve_destroy(d);
+	pk_secretmem_close(d);
 	if (pk_cfg->backend->release)
 		pk_cfg->backend->release(d);
 fail_reserve:
@@ -207,6 +212,7 @@ int domain_destroy(domain_t *dh)
 	/* Unmapped, then off its key: the key goes to another domain only when
 	 * no page carries it any more, and nothing of the domain stays in RAM. */
 	pk_reserve_destroy(d);
+	pk_secretmem_close(d);
 	if (pk_cfg->backend->release)
 		pk_cfg->backend->release(d);
 	pthread_mutex_destroy(&d->lock);

@@ -11,11 +11,16 @@
  * The arena's own metadata (its base blocks, arena_t itself) comes through
  * these hooks too, so it is tagged like the data and is out of reach of
  * any thread outside the domain.
+ *
+ * DOMAIN_SECRETMEM (secretmem.c): data extents are reserved uncommitted
+ * and become secret pages when jemalloc commits them; decommit wipes and
+ * unmaps them, which gives their locked-memory budget back.
  */
 #include "internal.h"
 #include "protect.h"
 #include "extent.h"
 #include "settings.h"
+#include "secretmem.h"
 
 #include <stdbool.h>
 
@@ -57,6 +62,10 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	if (size == 0 || (alignment & (alignment - 1)) || size > PKALLOC_RESERVATION)
 		return NULL;
 
+	/* Secret data: reserved only, unless jemalloc insists on committed
+	 * pages (its fallback after a failed grow); then secret pages. */
+	int secret = (d->flags & DOMAIN_SECRETMEM) &&
+	             !pk_secretmem_meta_call(new_addr, size, alignment, *zero, *commit);
 	pthread_mutex_lock(&d->lock);
 	char *top = atomic_load_explicit(&d->top, memory_order_relaxed);
 	char *start = (char *)(((uintptr_t)top + alignment - 1) & ~(uintptr_t)(alignment - 1));
@@ -64,8 +73,12 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	/* Only fresh pages above top: they have never been used, so are zero. */
 	if ((new_addr == NULL || new_addr == start) && start >= top && start <= d->hi &&
 	    (size_t)(d->hi - start) >= size) {
-		int err = prepare_pages(d, start, size, alignment);
-		if (!err)
+		int err = 0;
+		if (secret && *commit)
+			err = pk_secretmem_commit(d, start, size);
+		else if (!secret)
+			err = prepare_pages(d, start, size, alignment);
+		if (!err && !secret)
 			err = pk_cfg->backend->tag(d, start, size);
 		if (!err) {
 			atomic_store_explicit(&d->top, start + size, memory_order_release);
@@ -77,7 +90,7 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size,
 	pthread_mutex_unlock(&d->lock);
 	if (ret) {
 		*zero = true;
-		*commit = true;
+		*commit = !secret || *commit;
 	}
 	return ret;
 }
@@ -95,23 +108,43 @@ static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committ
 static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
                          unsigned ind)
 {
-	(void)h, (void)committed, (void)ind;
+	(void)committed, (void)ind;
+	/* Secret pages go with the file, zeroed by the kernel as it frees them. */
+	if (pk_secretmem_holds(DOMAIN_OF_HOOKS(h), addr))
+		return;
 	if (pk_prot_purge(addr, size) != 0 && pk_prot_unlock(addr, size) == 0)
 		pk_prot_purge(addr, size);
 }
 
+/* Pages are always committed, but a secretmem domain's data. */
 static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t off,
                         size_t len, unsigned ind)
 {
-	(void)h, (void)addr, (void)size, (void)off, (void)len, (void)ind;
-	return false;           /* pages are always committed */
+	struct domain *d = DOMAIN_OF_HOOKS(h);
+	(void)size, (void)ind;
+	if (!(d->flags & DOMAIN_SECRETMEM))
+		return false;
+	pthread_mutex_lock(&d->lock);
+	int err = pk_secretmem_commit(d, (char *)addr + off, len);
+	pthread_mutex_unlock(&d->lock);
+	if (err)
+		grow_error = err;
+	return err != 0;
 }
 
+/* Decline (jemalloc purges instead), but for secret data. */
 static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off,
                           size_t len, unsigned ind)
 {
-	(void)h, (void)addr, (void)size, (void)off, (void)len, (void)ind;
-	return true;            /* decline: jemalloc purges instead */
+	struct domain *d = DOMAIN_OF_HOOKS(h);
+	char *a = (char *)addr + off;
+	(void)size, (void)ind;
+	if (!pk_secretmem_holds(d, a))
+		return true;
+	pthread_mutex_lock(&d->lock);
+	int err = pk_secretmem_decommit(d, a, len);
+	pthread_mutex_unlock(&d->lock);
+	return err != 0;
 }
 
 static bool hook_purge(extent_hooks_t *h, void *addr, size_t size, size_t off,
@@ -120,6 +153,12 @@ static bool hook_purge(extent_hooks_t *h, void *addr, size_t size, size_t off,
 	struct domain *d = DOMAIN_OF_HOOKS(h);
 	char *a = (char *)addr + off;
 	(void)size, (void)ind;
+	/* Secret pages cannot be dropped one by one: wiped, they count as
+	 * purged (zeroed). */
+	if (pk_secretmem_holds(d, a)) {
+		pk_secretmem_wipe(a, len);
+		return false;
+	}
 	if (pk_prot_purge(a, len) == 0)
 		return false;
 	/* While the arena is destroyed, jemalloc purges its metadata blocks

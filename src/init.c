@@ -17,6 +17,7 @@
 #include "pages.h"
 #include "registry.h"
 #include "keys.h"
+#include "secretmem.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -112,6 +113,9 @@ static void postfork_parent(void)
 static void postfork_child(void)
 {
 	pk_registry_reset_in_child();
+	/* Before anything touches domain data: secretmem pages were not
+	 * inherited (MADV_DONTFORK), the child gets zeroed ones in place. */
+	pk_registry_foreach_live(pk_secretmem_fork_child, NULL);
 	pk_cache_postfork(1);
 	pk_openset_fork_child(pk_enter_open_set());
 	pk_registry_foreach_live(each_child, pk_enter_open_set());

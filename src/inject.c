@@ -19,6 +19,7 @@ static _Atomic unsigned char trace[INJECT_TRACE];
 static const int usual_errno[INJECT_KINDS] = {
 	[INJECT_MMAP] = ENOMEM, [INJECT_MPROTECT] = ENOMEM, [INJECT_MADVISE] = ENOMEM,
 	[INJECT_MLOCK] = ENOMEM, [INJECT_PKEY_ALLOC] = ENOSPC, [INJECT_PKEY_MPROTECT] = ENOMEM,
+	[INJECT_MEMFD_SECRET] = ENOSYS, [INJECT_FTRUNCATE] = ENOMEM,
 };
 
 PKALLOC_API void pkalloc_inject_arm(unsigned long n, int err, unsigned flags)
@@ -144,4 +145,20 @@ int pk_inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 		FAIL_WITH(err, -1);
 	}
 	return pkey_mprotect(addr, len, prot, pkey);
+}
+
+int pk_inject_memfd_secret(unsigned flags)
+{
+	int err = hit(INJECT_MEMFD_SECRET);
+	if (err)
+		FAIL_WITH(err, -1);
+	return (int)syscall(SYS_memfd_secret, flags);
+}
+
+int pk_inject_ftruncate(int fd, off_t len)
+{
+	int err = hit(INJECT_FTRUNCATE);
+	if (err)
+		FAIL_WITH(err, -1);
+	return ftruncate(fd, len);
 }

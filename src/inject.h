@@ -1,6 +1,7 @@
 /*
  * Fault injection, for tests only.  The OS calls of the protection layer
- * (mmap, mprotect, madvise, mlock2/munlock, pkey_alloc, pkey_mprotect) are
+ * (mmap, mprotect, madvise, mlock2/munlock, pkey_alloc, pkey_mprotect,
+ * and DOMAIN_SECRETMEM's memfd_secret and ftruncate) are
  * made through the names below.  In a build configured with
  * --enable-fault-injection they are counted, and the Nth one can be made to
  * fail; in every other build they are the plain calls and nothing of this
@@ -11,12 +12,19 @@
 
 #include <stddef.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
+
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447          /* x86-64, Linux 5.14 */
+#endif
 
 /* The kinds of call counted (munlock counts as mlock). */
 enum inject_kind {
 	INJECT_MMAP, INJECT_MPROTECT, INJECT_MADVISE, INJECT_MLOCK,
-	INJECT_PKEY_ALLOC, INJECT_PKEY_MPROTECT, INJECT_KINDS
+	INJECT_PKEY_ALLOC, INJECT_PKEY_MPROTECT, INJECT_MEMFD_SECRET, INJECT_FTRUNCATE,
+	INJECT_KINDS
 };
 
 /* Flags of pkalloc_inject_arm.  PARTIAL: a range call made to fail first
@@ -34,6 +42,8 @@ int pk_inject_mlock2(const void *addr, size_t len, unsigned flags);
 int pk_inject_munlock(const void *addr, size_t len);
 int pk_inject_pkey_alloc(unsigned flags, unsigned rights);
 int pk_inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
+int pk_inject_memfd_secret(unsigned flags);
+int pk_inject_ftruncate(int fd, off_t len);
 #else
 #define pk_inject_mmap          mmap
 #define pk_inject_mprotect      mprotect
@@ -42,6 +52,8 @@ int pk_inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
 #define pk_inject_munlock       munlock
 #define pk_inject_pkey_alloc    pkey_alloc
 #define pk_inject_pkey_mprotect pkey_mprotect
+#define pk_inject_memfd_secret(flags) ((int)syscall(SYS_memfd_secret, (flags)))
+#define pk_inject_ftruncate     ftruncate
 #endif
 
 /*
@@ -49,7 +61,8 @@ int pk_inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
  *
  * pkalloc_inject_arm: count the calls from now on, starting at 0, and make
  * call number fail_at (1-based; 0: none) fail with err, or with the usual
- * errno of its kind when err is 0 (ENOMEM; ENOSPC for pkey_alloc).
+ * errno of its kind when err is 0 (ENOMEM; ENOSPC for pkey_alloc; ENOSYS
+ * for memfd_secret, as a kernel without it says).
  * pkalloc_inject_calls: calls counted since.  pkalloc_inject_kind: the
  * kind of call number i, or -1 past the first INJECT_TRACE calls.
  * pkalloc_inject_fired: how many calls were made to fail since.

@@ -12,7 +12,8 @@
  * Layers.  A call flows down, never back up (test/layers.sh):
  *   API        domain.c, heap.c, override.c, thread.c, stats.c, fault.c, wipe.c
  *   set-up     init.c (backend choice, thread exit, fork handlers)
- *   per call   cache.c, enter.c (enter/exit, windows, capture), extent.c
+ *   per call   cache.c, enter.c (enter/exit, windows, capture), extent.c,
+ *              secretmem.c (DOMAIN_SECRETMEM's pages)
  *   domains    registry.c, reserve.c, keys.c, the backends (protect_*.c)
  *   pages      pages.c, openset.c
  *   OS         protect.c, metamap.c, inject.c, settings.c, fatal.c

@@ -1,6 +1,8 @@
 /*
  * The protection interface: every system call that maps, protects, tags or
- * purges memory, and every PKRU write, goes through here.
+ * purges memory, and every PKRU write, goes through here; only the file
+ * mappings of DOMAIN_SECRETMEM domains are made in secretmem.c.  Both make
+ * their calls through inject.h, so fault injection reaches every one.
  *
  * Contract: addresses and lengths are page-aligned; functions returning int
  * return 0 on success or an errno value (never -1).  A backend is chosen

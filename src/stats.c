@@ -33,6 +33,7 @@ int domain_stats(domain_t *dh, struct domain_stats *st)
 	st->shared = atomic_load(&d->shared);
 	st->key_loads = d->key_loads;
 	st->evictions = d->evictions;
+	st->secretmem = (d->flags & DOMAIN_SECRETMEM) != 0;
 	return 0;
 }
 

@@ -65,7 +65,7 @@ int main(void)
 	name[64] = '\0';
 	domain_t *x;
 	CHECK_ERR(x = domain_create(name, 0), == NULL, EINVAL);
-	CHECK_ERR(x = domain_create("flags", 8), == NULL, EINVAL);
+	CHECK_ERR(x = domain_create("flags", 0x10), == NULL, EINVAL);
 	CHECK_ERR(x = domain_create("flags", 0x80000000u), == NULL, EINVAL);
 	domain_t *anon = domain_create(NULL, 0);
 	CHECK(anon);

@@ -315,7 +315,7 @@ static int create_name_unterminated(void)
 	return PTR_ERR(domain_create(unterminated, 0));
 }
 static int create_flags(unsigned f) { return PTR_ERR(domain_create("flags", f)); }
-static int create_flags8(void) { return create_flags(8); }
+static int create_flags16(void) { return create_flags(0x10); }   /* the first unused bit */
 static int create_flags_top(void) { return create_flags(0x80000000u); }
 static int create_flags_all(void) { return create_flags(UINT_MAX); }
 /* Where malloc is not pkalloc's, capture is refused, never silently void. */
@@ -770,7 +770,7 @@ static int cap_malloc_zero(void) { return captured(cap_zero_inner); }
 	X("domain_create: name of 63 bytes", FINE, create_name63) \
 	X("domain_create: name of 64 bytes", ERR(EINVAL), create_name64) \
 	X("domain_create: 64 bytes, no NUL, then a PROT_NONE page", ERR(EINVAL), create_name_unterminated) \
-	X("domain_create: flags 0x8", ERR(EINVAL), create_flags8) \
+	X("domain_create: flags 0x10", ERR(EINVAL), create_flags16) \
 	X("domain_create: flags 0x80000000", ERR(EINVAL), create_flags_top) \
 	X("domain_create: flags ~0", ERR(EINVAL), create_flags_all) \
 	X("domain_create: NULL name, every other flag", FINE, create_null_name) \

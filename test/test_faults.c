@@ -24,6 +24,7 @@ const char *malloc_conf = "dirty_decay_ms:0,muzzy_decay_ms:0";
 
 static const char *const kind_name[INJECT_KINDS] = {
 	"mmap", "mprotect", "madvise", "mlock", "pkey_alloc", "pkey_mprotect",
+	"memfd_secret", "ftruncate",
 };
 
 /* ---- The workload --------------------------------------------------------- */
@@ -48,6 +49,7 @@ enum op {
 	CAPTURE_MOVE,    /* secret s (ordinary) = realloc(s, n) inside dom a */
 	THREAD,          /* a thread enters dom a, reads secret s, ends inside */
 	VERIFY,          /* check every secret and every closed page */
+	READ,            /* read secret s back from inside dom a (read-only) */
 };
 
 static const char *const op_name[] = {
@@ -55,7 +57,7 @@ static const char *const op_name[] = {
 	"domain_aligned_alloc", "domain_realloc", "domain_realloc (to another domain)",
 	"domain_free", "free", "realloc", "realloc(p, 0)", "domain_enter", "domain_exit",
 	"fill", "malloc (ordinary)", "malloc (captured)", "realloc (captured move)",
-	"thread ending inside", "verify",
+	"thread ending inside", "verify", "read back inside",
 };
 
 struct step {
@@ -117,15 +119,42 @@ static const struct step script[] = {
 	{ FILL, 0, 11, 0 },
 	{ EXIT, 3, 0, 0 },
 	{ VERIFY, 0, 0, 0 },
+	/* DOMAIN_SECRETMEM: its memfd, commits of small and large extents,
+	 * the decommit of a freed large block (decay 0), a commit again. */
+	{ CREATE, 4, 0, DOMAIN_SECRETMEM },
+	{ ALLOC, 4, 12, 64 },
+	{ ALLOC, 4, 13, 1 << 20 },
+	{ ENTER, 4, 0, RW },
+	{ FILL, 0, 12, 0 }, { FILL, 0, 13, 0 },
+	{ EXIT, 4, 0, 0 },
+	{ VERIFY, 0, 0, 0 },
+	{ READ, 4, 12, 0 }, { READ, 4, 13, 0 },
+	{ FREE, 0, 13, 0 },
+	{ REALLOC, 0, 12, 300000 },
+	{ VERIFY, 0, 0, 0 },
+	{ READ, 4, 12, 0 },
+	{ DESTROY, 4, 0, 0 },
 	{ DESTROY, 2, 0, 0 },
 	{ DESTROY, 0, 0, 0 },
 	{ DESTROY, 3, 0, 0 },
 };
 #define NSTEPS (int)(sizeof script / sizeof script[0])
-#define NDOM 4
-#define NSEC 12
+#define NDOM 5
+#define NSEC 14
 
-static const char *const dom_name[NDOM] = { "plain", "locked", "capture", "late" };
+static const char *const dom_name[NDOM] = { "plain", "locked", "capture", "late", "secret" };
+static int have_secretmem;          /* the kernel has memfd_secret */
+
+/* Domain 4 is DOMAIN_SECRETMEM, and secrets 12 and up live in it: their
+ * steps run only where the kernel has memfd_secret. */
+static int secretmem_step(const struct step *st)
+{
+	switch (st->op) {
+	case FILL: case FREE: case REALLOC: return st->s >= 12;
+	case VERIFY: return 0;
+	default: return st->a == 4;
+	}
+}
 
 /* What the workload has made so far (in the child running it). */
 static domain_t *dom[NDOM];
@@ -194,7 +223,9 @@ static void verify(void)
 		domain_t *want = x->dom < 0 ? NULL : dom[x->dom];
 		if (domain_of(x->p) != want)
 			FAIL("%s: secret %d is not in its domain", where, s);
-		if (x->filled && !holds_pattern(s, x->p, x->size))
+		/* /proc/self/mem cannot read DOMAIN_SECRETMEM pages, by design:
+		 * the READ steps check those from inside. */
+		if (x->filled && x->dom != 4 && !holds_pattern(s, x->p, x->size))
 			FAIL("%s: secret %d (%zu bytes) lost its content", where, s, x->size);
 		sh->secrets_checked++;
 		if (x->dom >= 0)
@@ -327,6 +358,19 @@ static int do_step(const struct step *st)
 	case VERIFY:
 		verify();
 		return 0;
+	case READ: {
+		if (domain_enter(dom[st->a], DOMAIN_RDONLY) != 0)
+			return errno;
+		size_t i = 0;
+		while (i < x->size && (unsigned char)x->p[i] == pattern_byte(st->s, i))
+			i++;
+		if (domain_exit(dom[st->a]) != 0)
+			FAIL("%s: domain_exit: %s", where, strerror(errno));
+		if (i < x->size)
+			FAIL("%s: secret %d (%zu bytes) lost its content at byte %zu", where, st->s, x->size, i);
+		sh->secrets_checked++;
+		return 0;
+	}
 	}
 	return 0;
 }
@@ -339,8 +383,10 @@ static int do_step(const struct step *st)
 static int documented_errno(enum op op, int e)
 {
 	switch (op) {
-	case CREATE: case ALLOC: case CALLOC: case ALIGNED: case REALLOC: case MOVE:
-	case ENTER: case THREAD:
+	case CREATE:
+		return e == ENOSYS ? ENOTSUP : e;   /* no memfd_secret (DOMAIN_SECRETMEM) */
+	case ALLOC: case CALLOC: case ALIGNED: case REALLOC: case MOVE:
+	case ENTER: case THREAD: case READ:
 		return e;               /* mlock's own errno too (pkalloc.h, DOMAIN_MLOCK) */
 	case CAPTURE: case CAPTURE_MOVE: case PLAIN_REALLOC:
 		return ENOMEM;          /* the C library's calls: always ENOMEM */
@@ -361,7 +407,8 @@ static int injected_errno(unsigned long n)
 {
 	if (fail_err)
 		return fail_err;
-	return pkalloc_inject_kind(n) == INJECT_PKEY_ALLOC ? ENOSPC : ENOMEM;
+	int kind = pkalloc_inject_kind(n);
+	return kind == INJECT_PKEY_ALLOC ? ENOSPC : kind == INJECT_MEMFD_SECRET ? ENOSYS : ENOMEM;
 }
 
 static void workload(void *arg)
@@ -370,6 +417,8 @@ static void workload(void *arg)
 	pkalloc_inject_arm(fail_at, fail_err, fail_flags);
 	for (int i = 0; i < NSTEPS; i++) {
 		const struct step *st = &script[i];
+		if (secretmem_step(st) && !have_secretmem)
+			continue;
 		sh->step = i;
 		snprintf(where, sizeof where, "call %lu failing, step %d (%s)%s", fail_at, i,
 		         op_name[st->op], sh->hit_step >= 0 ? ", after the failure" : "");
@@ -523,6 +572,12 @@ int main(void)
 	sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	CHECK(sh != MAP_FAILED);
 	printf("backend %s\n", pkalloc_backend());     /* set up before any fork */
+	int fd = (int)syscall(SYS_memfd_secret, O_CLOEXEC);
+	have_secretmem = fd >= 0;
+	if (fd >= 0)
+		close(fd);
+	else
+		printf("no memfd_secret (%s): the DOMAIN_SECRETMEM steps are left out\n", strerror(errno));
 
 	/* A clean run counts the calls and their kinds. */
 	fail_at = 0;
