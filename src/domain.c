@@ -205,7 +205,7 @@ int domain_destroy(domain_t *dh)
 	if (drop_arena(d) != 0) {
 		atomic_store(&d->state, DOM_LIVE);
 		atomic_fetch_and(&d->inside, ~INSIDE_DEAD);
-		pk_pages_apply_or_die(d, "cannot close a domain");   /* closed again if it shares a key */
+		pk_pages_apply_or_die(d, "mprotect", "cannot close a domain");   /* closed again if it shares a key */
 		err = EBUSY;
 		goto out;
 	}

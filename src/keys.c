@@ -76,7 +76,7 @@ static void set_shared(struct domain *d, int shared)
 	 * one either sees it or is seen by the scan in pk_pages_apply. */
 	if (shared)
 		pk_openset_membarrier();
-	pk_pages_apply_or_die(d, "cannot change a shared domain's permissions");
+	pk_pages_apply_or_die(d, "mprotect", "cannot change a shared domain's permissions");
 }
 
 /* A key nobody holds: one of ours, or a new one from the kernel. */

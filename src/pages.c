@@ -33,13 +33,13 @@ int pk_pages_apply(struct domain *d)
 	return 0;
 }
 
-void pk_pages_apply_or_die(struct domain *d, const char *why)
+void pk_pages_apply_or_die(struct domain *d, const char *what, const char *why)
 {
 	pthread_mutex_lock(&d->lock);
 	int err = pk_pages_apply(d);
 	pthread_mutex_unlock(&d->lock);
 	if (err)
-		pk_fatal("mprotect", d->lo, err, why);
+		pk_fatal(what, d->lo, err, why);
 }
 
 int pk_pages_apply_key(struct domain *d, int key, int prot)
@@ -59,7 +59,7 @@ void pk_pages_prefork(struct domain *d)
 	pthread_mutex_lock(&d->lock);
 	d->fork_open = 1;
 	pthread_mutex_unlock(&d->lock);
-	pk_pages_apply_or_die(d, "cannot open a domain for fork");
+	pk_pages_apply_or_die(d, "fork", "cannot open a domain for fork");
 }
 
 void pk_pages_postfork(struct domain *d, const struct open_set *set, int child)
@@ -80,5 +80,5 @@ void pk_pages_postfork(struct domain *d, const struct open_set *set, int child)
 	pthread_mutex_lock(&d->lock);
 	d->fork_open = 0;
 	pthread_mutex_unlock(&d->lock);
-	pk_pages_apply_or_die(d, "cannot close a domain after fork");
+	pk_pages_apply_or_die(d, "fork", "cannot close a domain after fork");
 }

@@ -13,8 +13,9 @@ struct open_set;
  * 0, or an errno value with the pages as they were. */
 int pk_pages_apply(struct domain *d);
 /* The same, taking and releasing d->lock, and fatal on failure: for the
- * changes that must not fail (closing a domain).  why: the fatal line. */
-void pk_pages_apply_or_die(struct domain *d, const char *why);
+ * changes that must not fail (closing a domain).  what and why: the fatal
+ * line's call and reason (pkalloc(3), DIAGNOSTICS). */
+void pk_pages_apply_or_die(struct domain *d, const char *what, const char *why);
 /* Move d's pages to key `key` with permission prot (pkey_mprotect). */
 int pk_pages_apply_key(struct domain *d, int key, int prot);
 

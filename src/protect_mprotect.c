@@ -73,7 +73,7 @@ static void mp_window_close(struct domain *d, uintptr_t token)
 	pthread_mutex_lock(&d->lock);
 	d->nwrite--;
 	pthread_mutex_unlock(&d->lock);
-	pk_pages_apply_or_die(d, "cannot close a domain");
+	pk_pages_apply_or_die(d, "mprotect", "cannot close a domain");
 }
 
 const struct backend pk_backend_mprotect = {

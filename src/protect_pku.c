@@ -65,7 +65,7 @@ static void shared_apply(struct domain *d)
 {
 	sigset_t old;
 	pk_prot_signals_off(&old);
-	pk_pages_apply_or_die(d, "cannot change a shared domain's permissions");
+	pk_pages_apply_or_die(d, "mprotect", "cannot change a shared domain's permissions");
 	pk_prot_signals_on(&old);
 }
 

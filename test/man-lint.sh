@@ -88,6 +88,9 @@ perl -0777 -ne '
 	# that fatal() gets through one.
 	push @{$set{$1}}, $2 while /\*?\s*\b(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|[A-Z_][A-Z0-9_]*)\s*;/g;
 	push @calls, [$1, $2] while /\b(?:pk_)?(fatal|say|line_put)\s*\(((?:[^;"]|"(?:[^"\\]|\\.)*")*?)\)\s*;/g;
+	# A helper that ends in a fatal line takes the parts of that line after
+	# its object: pk_pages_apply_or_die(d, "call", "why").
+	push @calls, ["fatal", $1] while /\b\w+_or_die\s*\(\s*\w+\s*,((?:[^;"]|"(?:[^"\\]|\\.)*")*?)\)\s*;/g;
 	# A lookahead, so that a call within the arguments of another is seen too.
 	push @uses, [$1, $2] while /\b(\w+)\s*\((?=((?:[^;"]|"(?:[^"\\]|\\.)*")*?)\)\s*;)/g;
 	END {
@@ -97,6 +100,9 @@ perl -0777 -ne '
 			my @lit = $args =~ /"((?:[^"\\]|\\.)*)"/g;
 			if ($fn eq "fatal") {
 				print "what\t$1\n" if $args =~ /^\s*"((?:[^"\\]|\\.)*)"\s*,/;
+				# Both literal: the whole line, call and reason together.
+				print "pair\t$1(0x...): $2\n"
+					if $args =~ /^\s*"((?:[^"\\]|\\.)*)"\s*,(?:.*,)?\s*"((?:[^"\\]|\\.)*)"\s*$/s;
 				my ($why) = $args =~ /,\s*(\w+)\s*$/;
 				for my $v (defined $why ? ($why, @{$set{$why} || []}) : ()) {
 					if ($v =~ /^"(.*)"$/s) { push @lit, $1 }
@@ -119,6 +125,11 @@ while IFS='	' read -r kind text; do
 	text) grep -q -F -- "$text" "$tmp/diag" || bad "DIAGNOSTICS lacks the text \"$text\"" ;;
 	call) grep -q -e "^\.Fn $text\( [,.]\)\{0,1\}$" -e "^\.Sy $text\( [,.]\)\{0,1\}$" "$tmp/diag" ||
 	      bad "DIAGNOSTICS does not name the call \"$text\"" ;;
+	pair) # As written, with a null pointer as 0x0, or under CALL for a
+	      # reason several calls share (each call named, see "what").
+	      w=${text%%(0x...)*} y=${text#*(0x...): }
+	      grep -q -F -e "$text" -e "$w(0x0): $y" -e "CALL(0x...): $y" "$tmp/diag" ||
+	      bad "DIAGNOSTICS lacks the line \"pkalloc: $text\"" ;;
 	what) grep -q -F -- "$text(0x" "$tmp/diag" ||
 	      grep -q -e "^\.Fn $text\( [,.]\)\{0,1\}$" -e "^\.Sy $text\( [,.]\)\{0,1\}$" "$tmp/diag" ||
 	      bad "DIAGNOSTICS has no message of \"$text\"" ;;
