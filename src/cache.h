@@ -7,6 +7,9 @@
 #include "internal.h"
 #include "settings.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct domain;
 
 /* The cache class of an allocation of size bytes (0 < size <= CACHE_MAX). */
@@ -66,5 +69,7 @@ void pk_cache_thread_exit(int last);
  * orphan, opening nothing. */
 void pk_cache_prefork(void);
 void pk_cache_postfork(int child);
+
+#pragma GCC visibility pop
 
 #endif

@@ -10,6 +10,9 @@
 #include "settings.h"
 #include "openset.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct domain;
 struct open_set;
 
@@ -85,5 +88,7 @@ int pk_enter_thread_arm_late(void);
 /* 1 once the exit handler's last round has run on this thread. */
 int pk_enter_thread_done(void);
 void pk_enter_thread_exit(void *set);
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct line {
 	char buf[256];
 	size_t n;
@@ -21,5 +24,7 @@ void pk_line_write(struct line *l);                                    /* adds '
  * errno value in hand, or 0 for none. */
 __attribute__((noreturn)) void pk_fatal(const char *what, const void *ptr, int err,
                                      const char *why);
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct domain;
 
 /* size bytes in d with jemalloc flags (MALLOCX_ZERO, MALLOCX_LG_ALIGN);
@@ -22,5 +25,7 @@ void *pk_heap_realloc(void *ptr, size_t size, const char *call);
 
 /* Usable size of a domain allocation; 0 if ptr is not one. */
 size_t pk_heap_usable(const void *ptr);
+
+#pragma GCC visibility pop
 
 #endif

@@ -35,6 +35,7 @@ enum inject_kind {
 #define INJECT_TWICE   2u
 
 #ifdef PKALLOC_FAULT_INJECTION
+#pragma GCC visibility push(hidden)
 void *pk_inject_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 int pk_inject_mprotect(void *addr, size_t len, int prot);
 int pk_inject_madvise(void *addr, size_t len, int advice);
@@ -44,6 +45,7 @@ int pk_inject_pkey_alloc(unsigned flags, unsigned rights);
 int pk_inject_pkey_mprotect(void *addr, size_t len, int prot, int pkey);
 int pk_inject_memfd_secret(unsigned flags);
 int pk_inject_ftruncate(int fd, off_t len);
+#pragma GCC visibility pop
 #else
 #define pk_inject_mmap          mmap
 #define pk_inject_mprotect      mprotect

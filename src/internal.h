@@ -7,7 +7,12 @@
  * prefix pk_, and only what pkalloc.h declares (PKALLOC_API), the malloc
  * family, the C++ operators and the C library calls pkalloc stands in front
  * of are exported (test/exports.sh).  The library is built with
- * -fvisibility=hidden; PKALLOC_API is the one way to export.
+ * -fvisibility=hidden; PKALLOC_API is the one way to export.  Each module's
+ * header declares its calls and variables inside
+ * "#pragma GCC visibility push(hidden)", so that references from other
+ * files bind within the library, without a load through the GOT (the fast
+ * paths read pk_cfg and the registry on every call: measured 11
+ * instructions per domain_malloc+domain_free pair without it).
  *
  * Layers.  A call flows down, never back up (test/layers.sh):
  *   API        domain.c, heap.c, override.c, thread.c, stats.c, fault.c, wipe.c

@@ -7,6 +7,9 @@
 
 #include <stdint.h>
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct domain;
 struct pkalloc_stats;
 
@@ -27,5 +30,7 @@ uint32_t pk_keys_owned_bits(void);
 void pk_keys_fork_lock(void);
 void pk_keys_fork_unlock(int child);
 void pk_keys_stats(struct pkalloc_stats *st);
+
+#pragma GCC visibility pop
 
 #endif

@@ -13,6 +13,9 @@
 #include "internal.h"
 #include "settings.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 /*
  * One domain a thread is inside: what enter.c keeps and backends read.
  * Bits 56-63 of st hold the depth (open enters, up to PKALLOC_MAX_NEST);
@@ -80,5 +83,7 @@ int pk_openset_membarrier_init(void);
 #define PIN_FENCE() \
 	(pk_cfg->membarrier ? atomic_signal_fence(memory_order_seq_cst) \
 	                 : atomic_thread_fence(memory_order_seq_cst))
+
+#pragma GCC visibility pop
 
 #endif

@@ -5,6 +5,9 @@
 #ifndef PKALLOC_PAGES_H
 #define PKALLOC_PAGES_H
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct domain;
 struct open_set;
 
@@ -24,5 +27,7 @@ int pk_pages_apply_key(struct domain *d, int key, int prot);
  * only thread's open set, the whole truth about who is inside. */
 void pk_pages_prefork(struct domain *d);
 void pk_pages_postfork(struct domain *d, const struct open_set *set, int child);
+
+#pragma GCC visibility pop
 
 #endif

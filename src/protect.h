@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct domain;
 struct open_set;
 
@@ -92,5 +95,7 @@ int pk_prot_protect(void *addr, size_t size, int prot);
 int pk_prot_protect_key(void *addr, size_t size, int prot, int key);
 /* A new protection key, denied to the calling thread; or -errno. */
 int pk_prot_key_alloc(void);
+
+#pragma GCC visibility pop
 
 #endif

@@ -4,6 +4,11 @@
 
 #include "protect.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 extern const struct backend pk_backend_mprotect;
+
+#pragma GCC visibility pop
 
 #endif

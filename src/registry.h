@@ -12,6 +12,9 @@
 
 #include "internal.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 #define HANDLE_SLOT_BITS 12          /* MAX_DOMAINS */
 #define HANDLE_GEN_BITS  16
 #define HANDLE_STRIDE    16          /* handle +1 .. +15 is never a handle */
@@ -55,5 +58,7 @@ void pk_registry_foreach_live(void (*fn)(struct domain *d, void *arg), void *arg
 /* In a fork child: the lock, and the pin counts of free records, which
  * threads that did not survive may have left half-way. */
 void pk_registry_reset_in_child(void);
+
+#pragma GCC visibility pop
 
 #endif

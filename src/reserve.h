@@ -13,6 +13,9 @@
 #include "internal.h"
 #include "registry.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 #define RESERVE_SHIFT   32        /* log2(PKALLOC_RESERVATION) */
 #define RESERVE_REGIONS (1u << (47 - RESERVE_SHIFT))
 #define RESERVE_TOMB    0xffffu   /* owner of a destroyed domain's range, kept */
@@ -57,5 +60,7 @@ static inline int reserve_slot_of(const void *p)
 }
 /* 1 if p lies in a destroyed domain's range that no new domain took yet. */
 int pk_reserve_destroyed(const void *p);
+
+#pragma GCC visibility pop
 
 #endif

@@ -11,6 +11,9 @@
 
 #include "internal.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 /* Domains whose data a fork child sees zeroed (cache.c forgets their
  * caches there): secretmem data is never copied into a child. */
 #define WIPED_IN_CHILD (DOMAIN_WIPEONFORK | DOMAIN_SECRETMEM)
@@ -40,5 +43,7 @@ int pk_secretmem_holds(const struct domain *d, const void *addr);
 /* In a fork child, before anything touches domain data: give d fresh,
  * zeroed secret pages where the parent's were (they were not inherited). */
 void pk_secretmem_fork_child(struct domain *d, void *arg);
+
+#pragma GCC visibility pop
 
 #endif

@@ -11,6 +11,9 @@
 
 #include "internal.h"
 
+/* Internal: references bind within the library, not through the GOT. */
+#pragma GCC visibility push(hidden)
+
 struct backend;
 struct config {
 	const struct backend *backend;   /* NULL: unavailable, see init_errno */
@@ -38,5 +41,7 @@ extern const struct config *const pk_cfg;
 struct config *pk_settings_edit(void);
 /* The configuration's page, for init.c to make read-only. */
 void *pk_settings_page(size_t *len);
+
+#pragma GCC visibility pop
 
 #endif
