@@ -1,5 +1,6 @@
 /*
- * Decoders from PKCS#8 DER (PrivateKeyInfo) to a pkalloc key: the DER is
+ * Decoders from DER (PKCS#8 PrivateKeyInfo, or the type-specific SEC1 and
+ * PKCS#1 forms) to a pkalloc key: the DER is
  * read straight into the new key's domain (capture off: the reading BIO's
  * own buffers stay OpenSSL's), decoded there by the default provider with
  * capture on, and wiped; the key goes to the core by reference, with its
@@ -18,24 +19,8 @@
 
 #define DER_MAX (64 * 1024)
 
-struct decctx {
-	struct pk_prov *prov;
-	enum pk_type type;
-};
-
-static void *dec_newctx(struct pk_prov *p, enum pk_type t)
-{
-	struct decctx *c = OPENSSL_zalloc(sizeof *c);
-	if (c) {
-		c->prov = p;
-		c->type = t;
-	}
-	return c;
-}
-
-static void *dec_newctx_ed25519(void *provctx) { return dec_newctx(provctx, PK_ED25519); }
-static void *dec_newctx_ec(void *provctx) { return dec_newctx(provctx, PK_EC); }
-static void dec_freectx(void *ctx) { OPENSSL_free(ctx); }
+static void *dec_newctx(void *provctx) { return provctx; }
+static void dec_freectx(void *ctx) { (void)ctx; }
 
 static int dec_does_selection(void *provctx, int selection)
 {
@@ -74,36 +59,33 @@ static int dec_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBAC
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
 	(void)pw_cb, (void)pw_cbarg;
-	struct decctx *c = ctx;
+	struct pk_prov *p = ctx;
 	struct read_arg a = { cin, 0 };
 	if (selection != 0 && !(selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
 		return 1;                  /* not ours to decode: let others try */
 	ERR_set_mark();
-	struct pk_key *k = pk_key_in_domain(c->prov, PK_NTYPES, from_der, &a);
+	struct pk_key *k = pk_key_in_domain(p, PK_NTYPES, from_der, &a);
 	/* Not a key, or one of another type: empty-handed, no error. */
 	ERR_pop_to_mark();
 	if (!k)
 		return 1;
 	int objtype = OSSL_OBJECT_PKEY;
+	/* The _construct_ form: the macro's size 0 would give the core "". */
 	OSSL_PARAM params[4] = {
-		OSSL_PARAM_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
-		OSSL_PARAM_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, (char *)pk_type_name(k->type), 0),
-		OSSL_PARAM_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &k, sizeof k),
-		OSSL_PARAM_END
+		OSSL_PARAM_construct_int(OSSL_OBJECT_PARAM_TYPE, &objtype),
+		OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_TYPE, (char *)pk_type_name(k->type), 0),
+		OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_REFERENCE, &k, sizeof k),
+		OSSL_PARAM_construct_end()
 	};
 	int ok = data_cb(params, data_cbarg);
 	pk_key_free(k);                   /* NULL if the core took it */
 	return ok;
 }
 
-#define DECODER(t)                                                                          \
-	const OSSL_DISPATCH pk_##t##_decoder[] = {                                          \
-		{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx_##t },               \
-		{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx },                 \
-		{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))dec_does_selection },   \
-		{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))dec_decode },                   \
-		{ 0, NULL }                                                                 \
-	};
-
-DECODER(ed25519)
-DECODER(ec)
+const OSSL_DISPATCH pk_decoder[] = {
+	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx },
+	{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx },
+	{ OSSL_FUNC_DECODER_DOES_SELECTION, (void (*)(void))dec_does_selection },
+	{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))dec_decode },
+	{ 0, NULL }
+};

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_dispatch.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -50,8 +51,18 @@ static int cache_public(struct pk_key *k)
 	k->bits = EVP_PKEY_get_bits(e);
 	k->security_bits = EVP_PKEY_get_security_bits(e);
 	k->max_size = EVP_PKEY_get_size(e);
-	if (EVP_PKEY_get_octet_string_param(e, OSSL_PKEY_PARAM_PUB_KEY, k->pub, sizeof k->pub, &k->publen) != 1)
+	if (k->type == PK_RSA) {
+		BIGNUM *n = NULL;
+		int len = EVP_PKEY_get_bn_param(e, OSSL_PKEY_PARAM_RSA_N, &n) == 1 ? BN_num_bytes(n) : -1;
+		if (len <= 0 || (size_t)len > sizeof k->pub) {
+			BN_free(n);
+			return 0;
+		}
+		k->publen = (size_t)BN_bn2bin(n, k->pub);
+		BN_free(n);
+	} else if (EVP_PKEY_get_octet_string_param(e, OSSL_PKEY_PARAM_PUB_KEY, k->pub, sizeof k->pub, &k->publen) != 1) {
 		return 0;
+	}
 	if (k->type == PK_EC &&
 	    EVP_PKEY_get_utf8_string_param(e, OSSL_PKEY_PARAM_GROUP_NAME, k->group, sizeof k->group, NULL) != 1)
 		return 0;
@@ -88,7 +99,9 @@ struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
 }
 
 static void *km_new_ed25519(void *provctx) { return pk_key_new(provctx, PK_ED25519); }
+static void *km_new_x25519(void *provctx) { return pk_key_new(provctx, PK_X25519); }
 static void *km_new_ec(void *provctx) { return pk_key_new(provctx, PK_EC); }
+static void *km_new_rsa(void *provctx) { return pk_key_new(provctx, PK_RSA); }
 static void km_free(void *k) { pk_key_free(k); }
 
 /* A decoder's key, handed over by reference (decoder.c). */
@@ -124,61 +137,79 @@ static int km_match(const void *a, const void *b, int selection)
 	return 1;
 }
 
+/*
+ * The parameters a caller may read: public ones only.  They are asked of
+ * the inner key inside the window (it knows them all, and how each type
+ * answers); a name not listed here (a private component) is left unset.
+ */
+static const OSSL_PARAM public_params[] = {
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
+	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_FIELD_TYPE, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_P, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_A, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_B, NULL, 0),
+	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_EC_GENERATOR, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_ORDER, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_COFACTOR, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_X, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_Y, NULL, 0),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS, NULL),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_USE_COFACTOR_ECDH, NULL),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+	OSSL_PARAM_END
+};
+
+static int is_public(const char *key)
+{
+	for (const OSSL_PARAM *q = public_params; q->key; q++)
+		if (strcmp(q->key, key) == 0)
+			return 1;
+	return 0;
+}
+
+#define MAX_GET 32
+
 static int km_get_params(void *keydata, OSSL_PARAM params[])
 {
 	struct pk_key *k = keydata;
-	OSSL_PARAM *q;
-	if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_BITS)) && !OSSL_PARAM_set_int(q, k->bits))
-		return 0;
-	if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_SECURITY_BITS)) && !OSSL_PARAM_set_int(q, k->security_bits))
-		return 0;
-	if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MAX_SIZE)) && !OSSL_PARAM_set_int(q, k->max_size))
-		return 0;
-	if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_PUB_KEY)) && !OSSL_PARAM_set_octet_string(q, k->pub, k->publen))
-		return 0;
-	if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY)) &&
-	    !OSSL_PARAM_set_octet_string(q, k->pub, k->publen))
-		return 0;
-	if (k->type == PK_EC) {
-		if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_GROUP_NAME)) && !OSSL_PARAM_set_utf8_string(q, k->group))
+	OSSL_PARAM asked[MAX_GET + 1];
+	OSSL_PARAM *from[MAX_GET];
+	struct window w;
+	int n = 0;
+	for (OSSL_PARAM *q = params; q->key; q++) {
+		if (!is_public(q->key))
+			continue;
+		if (n == MAX_GET)
 			return 0;
-		if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_DEFAULT_DIGEST)) && !OSSL_PARAM_set_utf8_string(q, "SHA256"))
-			return 0;
-	} else if ((q = OSSL_PARAM_locate(params, OSSL_PKEY_PARAM_MANDATORY_DIGEST)) && !OSSL_PARAM_set_utf8_string(q, "")) {
-		return 0;
+		from[n] = q;
+		asked[n++] = *q;
 	}
-	return 1;
+	asked[n] = OSSL_PARAM_construct_end();
+	if (n == 0)
+		return 1;
+	if (window_open(k, 1, &w) != 0)
+		return 0;
+	int ok = EVP_PKEY_get_params(k->inner, asked);
+	window_close(&w);
+	for (int i = 0; i < n; i++)
+		from[i]->return_size = asked[i].return_size;
+	return ok;
 }
 
-static const OSSL_PARAM *km_gettable_ed25519(void *provctx)
+static const OSSL_PARAM *km_gettable(void *provctx)
 {
 	(void)provctx;
-	static const OSSL_PARAM t[] = {
-		OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
-		OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
-		OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
-		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
-		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
-		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
-		OSSL_PARAM_END
-	};
-	return t;
-}
-
-static const OSSL_PARAM *km_gettable_ec(void *provctx)
-{
-	(void)provctx;
-	static const OSSL_PARAM t[] = {
-		OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
-		OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
-		OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
-		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
-		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
-		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
-		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
-		OSSL_PARAM_END
-	};
-	return t;
+	return public_params;
 }
 
 /* Import: a public key stays plain; one with private parts gets a domain. */
@@ -232,7 +263,7 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
 	return 1;
 }
 
-static const OSSL_PARAM *km_types_ed25519(int selection)
+static const OSSL_PARAM *km_types_ecx(int selection)
 {
 	static const OSSL_PARAM pub[] = {
 		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0), OSSL_PARAM_END
@@ -243,6 +274,9 @@ static const OSSL_PARAM *km_types_ed25519(int selection)
 	};
 	return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? both : pub;
 }
+
+#define km_types_ed25519 km_types_ecx
+#define km_types_x25519 km_types_ecx
 
 static const OSSL_PARAM *km_types_ec(int selection)
 {
@@ -258,36 +292,55 @@ static const OSSL_PARAM *km_types_ec(int selection)
 	return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? both : pub;
 }
 
-/* Export: public parts only, from the plain record. */
+static const OSSL_PARAM *km_types_rsa(int selection)
+{
+	static const OSSL_PARAM pub[] = {
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0), OSSL_PARAM_END
+	};
+	static const OSSL_PARAM both[] = {
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_D, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_FACTOR1, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_FACTOR2, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_EXPONENT1, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_EXPONENT2, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_COEFFICIENT1, NULL, 0), OSSL_PARAM_END
+	};
+	return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? both : pub;
+}
+
+/*
+ * Export: public parts only.  They are read inside the window with capture
+ * off (so into plain memory: public values), and handed to the caller's
+ * callback after it closes, where what the callback builds is its own.
+ */
 static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)
 {
 	struct pk_key *k = keydata;
-	int ok = 0;
+	OSSL_PARAM *params = NULL;
+	struct window w;
 	if (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) {
 		ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "pkalloc keeps private keys in their domain");
 		return 0;
 	}
-	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
-	OSSL_PARAM *params = NULL;
-	if (!b)
+	if (window_open(k, 0, &w) != 0)
 		return 0;
-	if (k->type == PK_EC && (selection & OSSL_KEYMGMT_SELECT_ALL_PARAMETERS) &&
-	    !OSSL_PARAM_BLD_push_utf8_string(b, OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0))
-		goto out;
-	if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) &&
-	    !OSSL_PARAM_BLD_push_octet_string(b, OSSL_PKEY_PARAM_PUB_KEY, k->pub, k->publen))
-		goto out;
-	params = OSSL_PARAM_BLD_to_param(b);
-	ok = params && cb(params, cbarg);
-out:
+	int ok = EVP_PKEY_todata(k->inner, EVP_PKEY_PUBLIC_KEY, &params) == 1;
+	window_close(&w);
+	ok = ok && cb(params, cbarg);
 	OSSL_PARAM_free(params);
-	OSSL_PARAM_BLD_free(b);
 	return ok;
 }
 
 static const char *km_query_ec(int operation_id)
 {
-	return operation_id == OSSL_OP_SIGNATURE ? "ECDSA" : NULL;
+	switch (operation_id) {
+	case OSSL_OP_SIGNATURE: return "ECDSA";
+	case OSSL_OP_KEYEXCH: return "ECDH";
+	}
+	return NULL;
 }
 
 #define KEYMGMT(t, ...)                                                                        \
@@ -298,7 +351,7 @@ static const char *km_query_ec(int operation_id)
 		{ OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has },                               \
 		{ OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match },                           \
 		{ OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params },                 \
-		{ OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))km_gettable_##t },          \
+		{ OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))km_gettable },              \
 		{ OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import },                         \
 		{ OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))km_types_##t },                \
 		{ OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export },                         \
@@ -308,4 +361,6 @@ static const char *km_query_ec(int operation_id)
 	};
 
 KEYMGMT(ed25519)
+KEYMGMT(x25519)
 KEYMGMT(ec, { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, (void (*)(void))km_query_ec },)
+KEYMGMT(rsa)

@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <pkalloc.h>
 
-enum pk_type { PK_ED25519, PK_EC, PK_NTYPES };
+enum pk_type { PK_ED25519, PK_X25519, PK_EC, PK_RSA, PK_NTYPES };
 
 struct pk_prov {
 	const OSSL_CORE_HANDLE *handle;
@@ -30,7 +30,9 @@ struct pk_key {
 	EVP_PKEY *inner;            /* in d (or plain, public only) */
 	int has_priv;
 	int bits, security_bits, max_size;
-	unsigned char pub[160];     /* raw (Ed25519) or encoded point (EC) */
+	/* Identifies the key among others of its type: the raw public key
+	 * (Ed25519, X25519), the encoded point (EC), the modulus (RSA). */
+	unsigned char pub[1024];
 	size_t publen;
 	char group[64];             /* EC curve name, "" otherwise */
 };
@@ -38,15 +40,23 @@ struct pk_key {
 struct window {
 	domain_t *d;
 	domain_t *saved;
+	int captured;
 };
 
 /* Open k's domain read-write for this thread; with capture, libcrypto
- * allocates in it until the close.  0, or -1 (error raised). */
+ * allocates in it until the close.  Windows nest (close in reverse order):
+ * a window without capture leaves the enclosing one's.  A key without a
+ * domain (public only) gets an empty window.  0, or -1 (error raised). */
 int window_open(const struct pk_key *k, int capture, struct window *w);
 void window_close(struct window *w);
 
 /* Names of the key types, as OpenSSL's default provider spells them. */
 const char *pk_type_name(enum pk_type t);
+
+/* Fetch the digests a parameter list names (signature or OAEP digests,
+ * MGF1's), outside every window, so that the inner context caches them in
+ * plain memory, not in a key's domain.  1, or 0 (error raised). */
+int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[]);
 
 /* Key records (keymgmt.c). */
 struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t);
@@ -56,9 +66,11 @@ void pk_key_free(struct pk_key *k);
 struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
                                 EVP_PKEY *(*fn)(struct pk_prov *, void *), void *arg);
 
-extern const OSSL_DISPATCH pk_ed25519_keymgmt[], pk_ec_keymgmt[];
-extern const OSSL_DISPATCH pk_ed25519_signature[], pk_ecdsa_signature[];
-extern const OSSL_DISPATCH pk_ed25519_decoder[], pk_ec_decoder[];
+extern const OSSL_DISPATCH pk_ed25519_keymgmt[], pk_x25519_keymgmt[], pk_ec_keymgmt[], pk_rsa_keymgmt[];
+extern const OSSL_DISPATCH pk_eddsa_signature[], pk_ecdsa_signature[], pk_rsa_signature[];
+extern const OSSL_DISPATCH pk_keyexch[];
+extern const OSSL_DISPATCH pk_rsa_asym_cipher[];
+extern const OSSL_DISPATCH pk_decoder[];
 
 /* The core's BIO reader, from the dispatch table given at init. */
 extern OSSL_FUNC_BIO_read_ex_fn *pk_bio_read_ex;

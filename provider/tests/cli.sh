@@ -28,7 +28,7 @@ activate = 1
 [pkalloc_sect]
 activate = 1
 [algorithm_sect]
-default_properties = ?provider=pkalloc
+default_properties = ?pkalloc.prefer=yes
 CNF
 plain() { OPENSSL_CONF=/dev/null openssl "$@"; }
 # libpkalloc comes in by dlopen, as the module's dependency.
