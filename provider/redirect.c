@@ -26,6 +26,7 @@ static void *(*real_malloc)(size_t);
 static void *(*real_calloc)(size_t, size_t);
 static void *(*real_realloc)(void *, size_t);
 static void (*real_free)(void *);
+static size_t (*real_usable_size)(void *);
 
 static __thread domain_t *capture;
 
@@ -48,6 +49,19 @@ static void *w_calloc(size_t m, size_t n)
 	return d ? domain_calloc(d, m, n) : real_calloc(m, n);
 }
 
+/*
+ * libcrypto's plain blocks are wiped when it frees them (and when realloc
+ * moves them): it frees most of its intermediate buffers without clearing
+ * them, and a key read from a file passes through several (the PEM's DER,
+ * the store's object data, the decoders' input buffers) before it reaches
+ * the domain.
+ */
+static void wipe_plain(void *p)
+{
+	if (real_usable_size)
+		explicit_bzero(p, real_usable_size(p));
+}
+
 /* A domain block stays in its domain; an ordinary block stays ordinary
  * even while capturing, so that a global table libcrypto grows during an
  * operation is not pulled out of reach. */
@@ -56,17 +70,30 @@ static void *w_realloc(void *p, size_t n)
 	domain_t *pd = p ? domain_of(p) : NULL, *d = capture;
 	if (pd)
 		return domain_realloc(pd, p, n);
-	if (!p && d)
-		return domain_malloc(d, n);
-	return real_realloc(p, n);
+	if (!p)
+		return d ? domain_malloc(d, n) : real_malloc(n);
+	if (!real_usable_size || n == 0)
+		return real_realloc(p, n);
+	size_t old = real_usable_size(p);
+	if (n <= old)
+		return p;
+	void *q = real_malloc(n);
+	if (q) {
+		memcpy(q, p, old);
+		explicit_bzero(p, old);
+		real_free(p);
+	}
+	return q;
 }
 
 static void w_free(void *p)
 {
-	if (p && domain_of(p))
+	if (p && domain_of(p)) {
 		domain_free(p);
-	else
+	} else if (p) {
+		wipe_plain(p);
 		real_free(p);
+	}
 }
 
 struct target {
@@ -152,6 +179,8 @@ static int install_once(void)
 	real_calloc = (void *(*)(size_t, size_t))dlsym(RTLD_DEFAULT, "calloc");
 	real_realloc = (void *(*)(void *, size_t))dlsym(RTLD_DEFAULT, "realloc");
 	real_free = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+	/* Whichever malloc is the process's (pkalloc's exports its own). */
+	real_usable_size = (size_t (*)(void *))dlsym(RTLD_DEFAULT, "malloc_usable_size");
 	if (!real_malloc || !real_calloc || !real_realloc || !real_free) {
 		fprintf(stderr, "pkalloc provider: the C library's malloc was not found\n");
 		return -1;
