@@ -30,7 +30,6 @@ static int dec_does_selection(void *provctx, int selection)
 
 struct read_arg {
 	OSSL_CORE_BIO *cin;
-	int type_mismatch;
 };
 
 /* Inside the new key's window, capturing. */
@@ -60,7 +59,7 @@ static int dec_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBAC
 {
 	(void)pw_cb, (void)pw_cbarg;
 	struct pk_prov *p = ctx;
-	struct read_arg a = { cin, 0 };
+	struct read_arg a = { cin };
 	if (selection != 0 && !(selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
 		return 1;                  /* not ours to decode: let others try */
 	ERR_set_mark();

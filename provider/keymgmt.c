@@ -197,6 +197,8 @@ static int km_get_params(void *keydata, OSSL_PARAM params[])
 	asked[n] = OSSL_PARAM_construct_end();
 	if (n == 0)
 		return 1;
+	if (!k->inner)
+		return 0;
 	if (window_open(k, 1, &w) != 0)
 		return 0;
 	int ok = EVP_PKEY_get_params(k->inner, asked);
@@ -325,7 +327,7 @@ static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbar
 		ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "pkalloc keeps private keys in their domain");
 		return 0;
 	}
-	if (window_open(k, 0, &w) != 0)
+	if (!k->inner || window_open(k, 0, &w) != 0)
 		return 0;
 	int ok = EVP_PKEY_todata(k->inner, EVP_PKEY_PUBLIC_KEY, &params) == 1;
 	window_close(&w);

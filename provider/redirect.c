@@ -3,7 +3,8 @@
  * libcrypto by the address of CRYPTO_malloc, walks its dynamic
  * relocations for the slots of malloc, calloc, realloc and free, and
  * writes the wrappers' addresses there, lifting RELRO's read-only
- * protection for the length of the write.  Exports redirect_install and
+ * protection for the length of the write.  The wrappers also wipe the
+ * plain blocks libcrypto frees.  Exports redirect_install and
  * redirect_capture.
  */
 #define _GNU_SOURCE

@@ -5,7 +5,8 @@
  * points libcrypto's own imports of malloc, calloc, realloc and free (its
  * GOT slots) at wrappers: while the calling thread has a capture domain
  * set here, libcrypto allocates in it; free and realloc take domain memory
- * from anywhere.  Nothing else in the process is affected.
+ * from anywhere, and clear libcrypto's plain blocks before the C library
+ * gets them back.  Nothing else in the process is affected.
  */
 #ifndef PKPROV_REDIRECT_H
 #define PKPROV_REDIRECT_H
