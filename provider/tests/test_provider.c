@@ -9,14 +9,16 @@
  * the default provider's with it; the private seed, scalar or prime, and
  * the DER, are found in the process only inside domain memory, while the
  * same load through the default provider leaves them in plain memory (so
- * the scan can fail); and reading the key where it lies, outside an
- * operation, faults (SEGV_PKUERR with protection keys).
+ * the scan can fail); reading the key where it lies, outside an
+ * operation, faults (SEGV_PKUERR with protection keys); and four threads
+ * sign and verify with one key at once.
  * Exit 0 pass, 77 skip, 99 hard error, 1 failure.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -371,6 +373,51 @@ static int read_faults(const void *addr)
 	return seen_code;
 }
 
+/* Several threads signing and verifying with one key at once: windows
+ * on one domain open and close concurrently. */
+#define NTHREADS 4
+#define NROUNDS 100
+
+struct worker {
+	EVP_PKEY *k;
+	const struct secret *s;
+	int failures;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	const char *md = digest_of(w->s);
+	for (int i = 0; i < NROUNDS; i++) {
+		unsigned char sig[512];
+		size_t n = sizeof sig;
+		EVP_MD_CTX *m = EVP_MD_CTX_new();
+		int ok = m && EVP_DigestSignInit_ex(m, NULL, md, NULL, NULL, w->k, NULL) == 1 &&
+		         EVP_DigestSign(m, sig, &n, msg, sizeof msg) == 1 &&
+		         EVP_DigestVerifyInit_ex(m, NULL, md, NULL, NULL, w->k, NULL) == 1 &&
+		         EVP_DigestVerify(m, sig, n, msg, sizeof msg) == 1;
+		EVP_MD_CTX_free(m);
+		w->failures += !ok;
+	}
+	return NULL;
+}
+
+static int threads_sign(EVP_PKEY *k, const struct secret *s)
+{
+	pthread_t t[NTHREADS];
+	struct worker w[NTHREADS];
+	int failures = 0;
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i] = (struct worker){ k, s, 0 };
+		HARD(pthread_create(&t[i], NULL, work, &w[i]) == 0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		HARD(pthread_join(t[i], NULL) == 0);
+		failures += w[i].failures;
+	}
+	return failures;
+}
+
 /* Where are the key's secret, its DER and its PEM text? */
 static void scan_all(const struct secret *s, struct hits *key, struct hits *der, struct hits *pem)
 {
@@ -475,6 +522,10 @@ int main(int argc, char **argv)
 				FAIL("%s via %s: the key was decoded by %s, not pkalloc", name, how_name[how], prov);
 			for (int n = 0; n < 2; n++)
 				sign_and_verify(k, &s[i], plain);
+			int tf = how == STORE_PEM ? threads_sign(k, &s[i]) : 0;
+			if (tf)
+				FAIL("%s: %d of %d signatures or verifications failed in %d threads at once", name, tf,
+				     NTHREADS * NROUNDS, NTHREADS);
 
 			struct hits h = { 0 }, hd = { 0 }, hp = { 0 };
 			scan_all(&s[i], &h, &hd, &hp);
