@@ -1,6 +1,7 @@
 #!/bin/sh
 # collect.sh SRCDIR BUILDDIR OUT: copy the test programs, the demo, the
-# examples (aes_gcm where OpenSSL was found) and every shared library they
+# examples (aes_gcm where OpenSSL was found), the OpenSSL provider module
+# (where OpenSSL 3 was found) and every shared library they
 # load (the dynamic loader included) into OUT, with the run-tests script,
 # so they run on any x86-64 Linux with no build tools.
 set -eu
@@ -18,6 +19,13 @@ for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx
 	progs="$progs $p"
 done
 [ -n "$progs" ] || { echo "collect.sh: no test programs in $builddir (run make check first)" >&2; exit 1; }
+# The OpenSSL provider's test, with the module it loads (where built).
+if [ -x "$builddir/provider/tests/test_provider" ] && [ -f "$builddir/provider/.libs/pkalloc.so" ]; then
+	mkdir -p "$out/lib/ossl-modules"
+	cp "$builddir/provider/tests/test_provider" "$out/bin/"
+	cp "$builddir/provider/.libs/pkalloc.so" "$out/lib/ossl-modules/"
+	progs="$progs $builddir/provider/tests/test_provider $builddir/provider/.libs/pkalloc.so"
+fi
 # The preload shim of symbol-order.sh goes with the libraries.
 if [ -f "$builddir/test/.libs/shim.so" ]; then
 	cp "$builddir/test/.libs/shim.so" "$out/lib/"

@@ -1,0 +1,368 @@
+/*
+ * Key management: the key record (public facts in plain memory, the
+ * default provider's key inside the key's own domain), loading a key a
+ * decoder made, import, public export, and the parameters OpenSSL asks
+ * of a key.  Private components are never exported: a caller asking for
+ * them gets a failure, as from a hardware token.
+ */
+#include "prov.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/param_build.h>
+#include <openssl/params.h>
+
+struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t)
+{
+	struct pk_key *k = calloc(1, sizeof *k);
+	if (k) {
+		k->prov = p;
+		k->type = t;
+	}
+	return k;
+}
+
+void pk_key_free(struct pk_key *k)
+{
+	struct window w;
+	if (!k)
+		return;
+	if (k->inner && k->d && window_open(k, 1, &w) == 0) {
+		EVP_PKEY_free(k->inner);
+		window_close(&w);
+	} else if (k->inner && !k->d) {
+		EVP_PKEY_free(k->inner);
+	}
+	/* What OpenSSL left there (it should be nothing) goes with it. */
+	if (k->d)
+		domain_destroy(k->d);
+	free(k);
+}
+
+/* The public facts, read inside the window, kept outside. */
+static int cache_public(struct pk_key *k)
+{
+	EVP_PKEY *e = k->inner;
+	k->bits = EVP_PKEY_get_bits(e);
+	k->security_bits = EVP_PKEY_get_security_bits(e);
+	k->max_size = EVP_PKEY_get_size(e);
+	if (k->type == PK_RSA) {
+		BIGNUM *n = NULL;
+		int len = EVP_PKEY_get_bn_param(e, OSSL_PKEY_PARAM_RSA_N, &n) == 1 ? BN_num_bytes(n) : -1;
+		if (len <= 0 || (size_t)len > sizeof k->pub) {
+			BN_free(n);
+			return 0;
+		}
+		k->publen = (size_t)BN_bn2bin(n, k->pub);
+		BN_free(n);
+	} else if (EVP_PKEY_get_octet_string_param(e, OSSL_PKEY_PARAM_PUB_KEY, k->pub, sizeof k->pub, &k->publen) != 1) {
+		return 0;
+	}
+	if (k->type == PK_EC &&
+	    EVP_PKEY_get_utf8_string_param(e, OSSL_PKEY_PARAM_GROUP_NAME, k->group, sizeof k->group, NULL) != 1)
+		return 0;
+	return k->bits > 0 && k->max_size > 0;
+}
+
+struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
+                                EVP_PKEY *(*fn)(struct pk_prov *, void *), void *arg)
+{
+	struct pk_key *k = pk_key_new(p, t);
+	struct window w;
+	if (!k)
+		return NULL;
+	k->d = domain_create("openssl-key", 0);
+	if (!k->d || window_open(k, 1, &w) != 0) {
+		ERR_raise(ERR_LIB_PROV, ERR_R_INIT_FAIL);
+		pk_key_free(k);
+		return NULL;
+	}
+	k->inner = fn(p, arg);
+	/* PK_NTYPES: whichever type the inner key turns out to be. */
+	for (int i = 0; t == PK_NTYPES && k->inner && i < PK_NTYPES; i++)
+		if (EVP_PKEY_is_a(k->inner, pk_type_name((enum pk_type)i)))
+			k->type = (enum pk_type)i;
+	int ok = k->inner && k->type != PK_NTYPES && EVP_PKEY_is_a(k->inner, pk_type_name(k->type)) &&
+	         cache_public(k);
+	window_close(&w);
+	if (!ok) {
+		pk_key_free(k);
+		return NULL;
+	}
+	k->has_priv = 1;
+	return k;
+}
+
+static void *km_new_ed25519(void *provctx) { return pk_key_new(provctx, PK_ED25519); }
+static void *km_new_x25519(void *provctx) { return pk_key_new(provctx, PK_X25519); }
+static void *km_new_ec(void *provctx) { return pk_key_new(provctx, PK_EC); }
+static void *km_new_rsa(void *provctx) { return pk_key_new(provctx, PK_RSA); }
+static void km_free(void *k) { pk_key_free(k); }
+
+/* A decoder's key, handed over by reference (decoder.c). */
+static void *km_load(const void *reference, size_t size)
+{
+	struct pk_key *k;
+	if (size != sizeof k)
+		return NULL;
+	k = *(struct pk_key *const *)reference;
+	*(struct pk_key **)reference = NULL;
+	return k;
+}
+
+static int km_has(const void *keydata, int selection)
+{
+	const struct pk_key *k = keydata;
+	if (!k || !k->inner)
+		return 0;
+	if ((selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) && !k->has_priv)
+		return 0;
+	if ((selection & OSSL_KEYMGMT_SELECT_PUBLIC_KEY) && k->publen == 0)
+		return 0;
+	return 1;
+}
+
+static int km_match(const void *a, const void *b, int selection)
+{
+	const struct pk_key *x = a, *y = b;
+	if (x->type != y->type || strcmp(x->group, y->group) != 0)
+		return 0;
+	if (selection & OSSL_KEYMGMT_SELECT_KEYPAIR)
+		return x->publen == y->publen && memcmp(x->pub, y->pub, x->publen) == 0;
+	return 1;
+}
+
+/*
+ * The parameters a caller may read: public ones only.  They are asked of
+ * the inner key inside the window (it knows them all, and how each type
+ * answers); a name not listed here (a private component) is left unset.
+ */
+static const OSSL_PARAM public_params[] = {
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_MANDATORY_DIGEST, NULL, 0),
+	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_ENCODING, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, NULL, 0),
+	OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_EC_FIELD_TYPE, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_P, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_A, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_B, NULL, 0),
+	OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_EC_GENERATOR, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_ORDER, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_COFACTOR, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_X, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_EC_PUB_Y, NULL, 0),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS, NULL),
+	OSSL_PARAM_int(OSSL_PKEY_PARAM_USE_COFACTOR_ECDH, NULL),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+	OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+	OSSL_PARAM_END
+};
+
+static int is_public(const char *key)
+{
+	for (const OSSL_PARAM *q = public_params; q->key; q++)
+		if (strcmp(q->key, key) == 0)
+			return 1;
+	return 0;
+}
+
+#define MAX_GET 32
+
+static int km_get_params(void *keydata, OSSL_PARAM params[])
+{
+	struct pk_key *k = keydata;
+	OSSL_PARAM asked[MAX_GET + 1];
+	OSSL_PARAM *from[MAX_GET];
+	struct window w;
+	int n = 0;
+	for (OSSL_PARAM *q = params; q->key; q++) {
+		if (!is_public(q->key))
+			continue;
+		if (n == MAX_GET)
+			return 0;
+		from[n] = q;
+		asked[n++] = *q;
+	}
+	asked[n] = OSSL_PARAM_construct_end();
+	if (n == 0)
+		return 1;
+	if (!k->inner)
+		return 0;
+	if (window_open(k, 1, &w) != 0)
+		return 0;
+	int ok = EVP_PKEY_get_params(k->inner, asked);
+	window_close(&w);
+	for (int i = 0; i < n; i++)
+		from[i]->return_size = asked[i].return_size;
+	return ok;
+}
+
+static const OSSL_PARAM *km_gettable(void *provctx)
+{
+	(void)provctx;
+	return public_params;
+}
+
+/* Import: a public key stays plain; one with private parts gets a domain. */
+struct import_arg {
+	enum pk_type type;
+	int selection;
+	const OSSL_PARAM *params;
+};
+
+static EVP_PKEY *from_params(struct pk_prov *p, void *arg)
+{
+	struct import_arg *a = arg;
+	EVP_PKEY *e = NULL;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(p->inner, pk_type_name(a->type), NULL);
+	if (c && EVP_PKEY_fromdata_init(c) == 1)
+		EVP_PKEY_fromdata(c, &e, a->selection, (OSSL_PARAM *)a->params);
+	EVP_PKEY_CTX_free(c);
+	return e;
+}
+
+static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
+{
+	struct pk_key *k = keydata, *n;
+	struct import_arg a = { k->type, selection, params };
+	if (k->inner)
+		return 0;
+	if (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) {
+		n = pk_key_in_domain(k->prov, k->type, from_params, &a);
+		if (!n)
+			return 0;
+		k->d = n->d;
+		k->inner = n->inner;
+		k->has_priv = 1;
+		memcpy(k->pub, n->pub, sizeof k->pub);
+		k->publen = n->publen;
+		memcpy(k->group, n->group, sizeof k->group);
+		k->bits = n->bits;
+		k->security_bits = n->security_bits;
+		k->max_size = n->max_size;
+		free(n);
+		return 1;
+	}
+	k->inner = from_params(k->prov, &a);
+	if (!k->inner)
+		return 0;
+	if (!cache_public(k)) {
+		EVP_PKEY_free(k->inner);
+		k->inner = NULL;
+		return 0;
+	}
+	return 1;
+}
+
+static const OSSL_PARAM *km_types_ecx(int selection)
+{
+	static const OSSL_PARAM pub[] = {
+		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0), OSSL_PARAM_END
+	};
+	static const OSSL_PARAM both[] = {
+		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0), OSSL_PARAM_END
+	};
+	return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? both : pub;
+}
+
+#define km_types_ed25519 km_types_ecx
+#define km_types_x25519 km_types_ecx
+
+static const OSSL_PARAM *km_types_ec(int selection)
+{
+	static const OSSL_PARAM pub[] = {
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0), OSSL_PARAM_END
+	};
+	static const OSSL_PARAM both[] = {
+		OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
+		OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_PRIV_KEY, NULL, 0), OSSL_PARAM_END
+	};
+	return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? both : pub;
+}
+
+static const OSSL_PARAM *km_types_rsa(int selection)
+{
+	static const OSSL_PARAM pub[] = {
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0), OSSL_PARAM_END
+	};
+	static const OSSL_PARAM both[] = {
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_D, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_FACTOR1, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_FACTOR2, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_EXPONENT1, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_EXPONENT2, NULL, 0),
+		OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_COEFFICIENT1, NULL, 0), OSSL_PARAM_END
+	};
+	return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? both : pub;
+}
+
+/*
+ * Export: public parts only.  They are read inside the window with capture
+ * off (so into plain memory: public values), and handed to the caller's
+ * callback after it closes, where what the callback builds is its own.
+ */
+static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)
+{
+	struct pk_key *k = keydata;
+	OSSL_PARAM *params = NULL;
+	struct window w;
+	if (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) {
+		ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "pkalloc keeps private keys in their domain");
+		return 0;
+	}
+	if (!k->inner || window_open(k, 0, &w) != 0)
+		return 0;
+	int ok = EVP_PKEY_todata(k->inner, EVP_PKEY_PUBLIC_KEY, &params) == 1;
+	window_close(&w);
+	ok = ok && cb(params, cbarg);
+	OSSL_PARAM_free(params);
+	return ok;
+}
+
+static const char *km_query_ec(int operation_id)
+{
+	switch (operation_id) {
+	case OSSL_OP_SIGNATURE: return "ECDSA";
+	case OSSL_OP_KEYEXCH: return "ECDH";
+	}
+	return NULL;
+}
+
+#define KEYMGMT(t, ...)                                                                        \
+	const OSSL_DISPATCH pk_##t##_keymgmt[] = {                                               \
+		{ OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))km_new_##t },                           \
+		{ OSSL_FUNC_KEYMGMT_FREE, (void (*)(void))km_free },                             \
+		{ OSSL_FUNC_KEYMGMT_LOAD, (void (*)(void))km_load },                             \
+		{ OSSL_FUNC_KEYMGMT_HAS, (void (*)(void))km_has },                               \
+		{ OSSL_FUNC_KEYMGMT_MATCH, (void (*)(void))km_match },                           \
+		{ OSSL_FUNC_KEYMGMT_GET_PARAMS, (void (*)(void))km_get_params },                 \
+		{ OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, (void (*)(void))km_gettable },              \
+		{ OSSL_FUNC_KEYMGMT_IMPORT, (void (*)(void))km_import },                         \
+		{ OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))km_types_##t },                \
+		{ OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export },                         \
+		{ OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))km_types_##t },                \
+		__VA_ARGS__                                                                      \
+		{ 0, NULL }                                                                      \
+	};
+
+KEYMGMT(ed25519)
+KEYMGMT(x25519)
+KEYMGMT(ec, { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, (void (*)(void))km_query_ec },)
+KEYMGMT(rsa)

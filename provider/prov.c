@@ -1,0 +1,381 @@
+/*
+ * The pkalloc provider's entry point: OSSL_provider_init, the algorithm
+ * tables, the inner library context that does the arithmetic, and the
+ * windows in which a key's domain is open (window_open/window_close).
+ * Before the first window on a thread, the thread's OpenSSL state (error
+ * queue, random generators) is made outside every domain, so that it is
+ * never captured.
+ */
+#include <config.h>
+
+/* ERR_get_state and ERR_STATE: see scrub_errors. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#define OSSL_FORCE_ERR_STATE
+
+#include "prov.h"
+#include "redirect.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_dispatch.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/params.h>
+#include <openssl/provider.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+OSSL_FUNC_BIO_read_ex_fn *pk_bio_read_ex;
+
+/* Stack the operations inside a window may have used: wiped on close. */
+#define WIPE_STACK (32 * 1024)
+
+const char *pk_type_name(enum pk_type t)
+{
+	static const char *const names[PK_NTYPES] = { "ED25519", "X25519", "EC", "RSA" };
+	return t < PK_NTYPES ? names[t] : "";
+}
+
+int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[])
+{
+	static const char *const keys[] = {
+		OSSL_SIGNATURE_PARAM_DIGEST, OSSL_SIGNATURE_PARAM_MGF1_DIGEST,
+		OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST,
+	};
+	for (size_t i = 0; params && i < sizeof keys / sizeof keys[0]; i++) {
+		const OSSL_PARAM *q = OSSL_PARAM_locate_const(params, keys[i]);
+		const char *name = NULL;
+		if (!q || !OSSL_PARAM_get_utf8_string_ptr(q, &name) || !*name)
+			continue;
+		EVP_MD *md = EVP_MD_fetch(p->inner, name, NULL);
+		if (!md) {
+			ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "digest %s", name);
+			return 0;
+		}
+		EVP_MD_free(md);
+	}
+	return 1;
+}
+
+static __thread struct pk_prov *warm_for;
+
+/*
+ * What OpenSSL makes lazily per thread, made here, outside: the error
+ * queue and the inner context's random generators (nonces, blinding).
+ * The queue keeps one text buffer per slot once it had one, reused (and
+ * grown by realloc, which keeps plain blocks plain, redirect.c) by every
+ * later error with text: give each of its ERR_NUM_ERRORS slots one now,
+ * or an error raised inside a window would leave a slot's buffer in the
+ * domain, written by the thread's next error outside.
+ */
+static void warm_thread(struct pk_prov *p)
+{
+	unsigned char b;
+	if (warm_for == p)
+		return;
+	ERR_set_mark();
+	for (int i = 0; i < ERR_NUM_ERRORS; i++)
+		ERR_raise_data(ERR_LIB_PROV, ERR_R_INIT_FAIL, "%s", "pkalloc: warming the error queue");
+	ERR_pop_to_mark();
+	RAND_bytes_ex(p->inner, &b, 1, 0);
+	RAND_priv_bytes_ex(p->inner, &b, 1, 0);
+	warm_for = p;
+}
+
+int window_open(const struct pk_key *k, int capture, struct window *w)
+{
+	warm_thread(k->prov);
+	w->d = k->d;
+	w->saved = NULL;
+	w->captured = 0;
+	if (w->d && domain_enter(w->d, DOMAIN_RDWR) != 0) {
+		ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "domain_enter: %s", strerror(errno));
+		return -1;
+	}
+	if (capture && w->d) {
+		w->saved = redirect_capture(w->d);
+		w->captured = 1;
+	}
+	ERR_set_mark();
+	return 0;
+}
+
+/*
+ * An error raised inside a window leaves strings in the domain: this
+ * OpenSSL duplicates each error's file and function names and allocates
+ * its text, in slots of the thread's queue that later errors reuse and
+ * write outside.  Free every such string while the domain is still open.
+ * Needs ERR_STATE's layout, public up to OpenSSL 3.1.
+ */
+static void scrub_errors(domain_t *d)
+{
+	ERR_STATE *es = ERR_get_state();
+	if (!es)
+		return;
+	for (int i = 0; i < ERR_NUM_ERRORS; i++) {
+		if (es->err_data[i] && domain_of(es->err_data[i]) == d) {
+			domain_free(es->err_data[i]);
+			es->err_data[i] = NULL;
+			es->err_data_size[i] = 0;
+			es->err_data_flags[i] = 0;
+		}
+		if (es->err_file[i] && domain_of(es->err_file[i]) == d) {
+			domain_free(es->err_file[i]);
+			es->err_file[i] = NULL;
+		}
+		if (es->err_func[i] && domain_of(es->err_func[i]) == d) {
+			domain_free(es->err_func[i]);
+			es->err_func[i] = NULL;
+		}
+	}
+}
+
+void window_close(struct window *w)
+{
+	/* Errors raised inside carry text in the domain: drop them there. */
+	ERR_pop_to_mark();
+	if (!w->d)
+		return;
+	if (w->captured)
+		redirect_capture(w->saved);
+	scrub_errors(w->d);
+	pkalloc_wipe_stack(WIPE_STACK);
+	domain_exit(w->d);
+}
+
+static EVP_PKEY *warm_keygen(struct pk_prov *p, enum pk_type t)
+{
+	switch (t) {
+	case PK_EC: return EVP_PKEY_Q_keygen(p->inner, NULL, "EC", "P-256");
+	case PK_RSA: return EVP_PKEY_Q_keygen(p->inner, NULL, "RSA", (size_t)1024);
+	default: return EVP_PKEY_Q_keygen(p->inner, NULL, pk_type_name(t));
+	}
+}
+
+static int warm_sign(struct pk_prov *p, EVP_PKEY *k, const char *md, const OSSL_PARAM *params)
+{
+	unsigned char sig[512], tbs[32] = { 0 };
+	size_t siglen = sizeof sig;
+	EVP_MD_CTX *m = EVP_MD_CTX_new(), *v = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pc = NULL, *vc = NULL;
+	int ok = m && v && EVP_DigestSignInit_ex(m, &pc, md, p->inner, NULL, k, params) == 1 &&
+	         EVP_DigestSign(m, sig, &siglen, tbs, sizeof tbs) == 1 &&
+	         EVP_DigestVerifyInit_ex(v, &vc, md, p->inner, NULL, k, params) == 1 &&
+	         EVP_DigestVerify(v, sig, siglen, tbs, sizeof tbs) == 1;
+	EVP_MD_CTX_free(m);
+	EVP_MD_CTX_free(v);
+	if (!ok || !md)
+		return ok;
+	/* Over a digest, as EVP_PKEY_sign and the TLS stack use it. */
+	OSSL_PARAM mdp[2] = { OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)md, 0),
+	                      OSSL_PARAM_construct_end() };
+	pc = EVP_PKEY_CTX_new_from_pkey(p->inner, k, NULL);
+	siglen = sizeof sig;
+	ok = pc && EVP_PKEY_sign_init_ex(pc, mdp) == 1 && (!params || EVP_PKEY_CTX_set_params(pc, params) == 1) &&
+	     EVP_PKEY_sign(pc, sig, &siglen, tbs, sizeof tbs) == 1 && EVP_PKEY_verify_init_ex(pc, mdp) == 1 &&
+	     (!params || EVP_PKEY_CTX_set_params(pc, params) == 1) &&
+	     EVP_PKEY_verify(pc, sig, siglen, tbs, sizeof tbs) == 1;
+	EVP_PKEY_CTX_free(pc);
+	return ok;
+}
+
+static int warm_derive(struct pk_prov *p, EVP_PKEY *k, EVP_PKEY *peer)
+{
+	unsigned char s[128];
+	size_t n = sizeof s;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(p->inner, k, NULL);
+	int ok = c && EVP_PKEY_derive_init(c) == 1 && EVP_PKEY_derive_set_peer(c, peer) == 1 &&
+	         EVP_PKEY_derive(c, s, &n) == 1;
+	EVP_PKEY_CTX_free(c);
+	return ok;
+}
+
+static int warm_cipher(struct pk_prov *p, EVP_PKEY *k, int pad)
+{
+	unsigned char in[16] = { 1 }, ct[256], pt[256];
+	size_t ctlen = sizeof ct, ptlen = sizeof pt;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(p->inner, k, NULL);
+	int ok = c && EVP_PKEY_encrypt_init(c) == 1 && EVP_PKEY_CTX_set_rsa_padding(c, pad) == 1 &&
+	         EVP_PKEY_encrypt(c, ct, &ctlen, in, sizeof in) == 1 && EVP_PKEY_decrypt_init(c) == 1 &&
+	         EVP_PKEY_CTX_set_rsa_padding(c, pad) == 1 && EVP_PKEY_decrypt(c, pt, &ptlen, ct, ctlen) == 1;
+	EVP_PKEY_CTX_free(c);
+	return ok;
+}
+
+/*
+ * One of each operation per key type, outside every domain, at load: the
+ * inner context's method stores and caches fill here, not in the first
+ * key's domain.
+ */
+static int warm_type(struct pk_prov *p, enum pk_type t)
+{
+	int ok = 0;
+	EVP_PKEY *k = warm_keygen(p, t), *k2 = NULL, *peer = NULL;
+	unsigned char *der = NULL;
+	int n = k ? i2d_PrivateKey(k, &der) : -1;
+	const unsigned char *q = der;
+	if (n <= 0 || !(k2 = d2i_AutoPrivateKey_ex(NULL, &q, n, p->inner, NULL)))
+		goto out;
+	int pss = RSA_PKCS1_PSS_PADDING;
+	OSSL_PARAM pssp[2] = { OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PAD_MODE, &pss), OSSL_PARAM_construct_end() };
+	switch (t) {
+	case PK_ED25519:
+		ok = warm_sign(p, k2, NULL, NULL);
+		break;
+	case PK_X25519:
+		ok = (peer = warm_keygen(p, t)) && warm_derive(p, k2, peer);
+		break;
+	case PK_EC:
+		ok = warm_sign(p, k2, "SHA256", NULL) && (peer = warm_keygen(p, t)) && warm_derive(p, k2, peer);
+		break;
+	case PK_RSA:
+		ok = warm_sign(p, k2, "SHA256", NULL) && warm_sign(p, k2, "SHA256", pssp) &&
+		     warm_cipher(p, k2, RSA_PKCS1_OAEP_PADDING) && warm_cipher(p, k2, RSA_PKCS1_PADDING);
+		break;
+	default:
+		break;
+	}
+out:
+	OPENSSL_clear_free(der, n > 0 ? (size_t)n : 0);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+	EVP_PKEY_free(peer);
+	return ok;
+}
+
+static const OSSL_ALGORITHM keymgmt[] = {
+	{ "ED25519:1.3.101.112", "provider=pkalloc", pk_ed25519_keymgmt, "pkalloc Ed25519" },
+	{ "X25519:1.3.101.110", "provider=pkalloc", pk_x25519_keymgmt, "pkalloc X25519" },
+	{ "EC:id-ecPublicKey:1.2.840.10045.2.1", "provider=pkalloc", pk_ec_keymgmt, "pkalloc EC" },
+	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=pkalloc", pk_rsa_keymgmt, "pkalloc RSA" },
+	{ NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM signature[] = {
+	{ "ED25519:Ed25519:1.3.101.112", "provider=pkalloc", pk_eddsa_signature, "pkalloc Ed25519" },
+	{ "ECDSA", "provider=pkalloc", pk_ecdsa_signature, "pkalloc ECDSA" },
+	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=pkalloc", pk_rsa_signature, "pkalloc RSA" },
+	{ NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM keyexch[] = {
+	{ "ECDH", "provider=pkalloc", pk_keyexch, "pkalloc ECDH" },
+	{ "X25519:1.3.101.110", "provider=pkalloc", pk_keyexch, "pkalloc X25519" },
+	{ NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM asym_cipher[] = {
+	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=pkalloc", pk_rsa_asym_cipher, "pkalloc RSA" },
+	{ NULL, NULL, NULL, NULL }
+};
+
+/*
+ * The decoders, and only they, carry pkalloc.prefer: pkalloc.cnf asks for
+ * it (OpenSSL 3.2 and later rank decoders by it).  Key management must
+ * not be preferred: a program's key generation would fetch ours, which
+ * does not generate.  One decoder per key type, one implementation: the
+ * first of ours to run decodes a key of any type we serve (see decoder.c).
+ */
+#define DEC_PROPS(s) "provider=pkalloc,pkalloc.prefer=yes,input=der,structure=" s
+#define DECODERS(s)                                                                           \
+	{ "ED25519:1.3.101.112", DEC_PROPS(s), pk_decoder, "pkalloc Ed25519 from DER" },      \
+	{ "X25519:1.3.101.110", DEC_PROPS(s), pk_decoder, "pkalloc X25519 from DER" },        \
+	{ "EC:id-ecPublicKey:1.2.840.10045.2.1", DEC_PROPS(s), pk_decoder, "pkalloc EC from DER" }, \
+	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", DEC_PROPS(s), pk_decoder, "pkalloc RSA from DER" }
+
+static const OSSL_ALGORITHM decoder[] = {
+	DECODERS("PrivateKeyInfo"),
+	/* SEC1 "EC PRIVATE KEY" and PKCS#1 "RSA PRIVATE KEY" */
+	DECODERS("type-specific"),
+	{ NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM *query(void *provctx, int id, int *no_cache)
+{
+	(void)provctx;
+	*no_cache = 0;
+	switch (id) {
+	case OSSL_OP_KEYMGMT: return keymgmt;
+	case OSSL_OP_SIGNATURE: return signature;
+	case OSSL_OP_KEYEXCH: return keyexch;
+	case OSSL_OP_ASYM_CIPHER: return asym_cipher;
+	case OSSL_OP_DECODER: return decoder;
+	}
+	return NULL;
+}
+
+static const OSSL_PARAM *gettable(void *provctx)
+{
+	(void)provctx;
+	static const OSSL_PARAM t[] = {
+		OSSL_PARAM_DEFN(OSSL_PROV_PARAM_NAME, OSSL_PARAM_UTF8_PTR, NULL, 0),
+		OSSL_PARAM_DEFN(OSSL_PROV_PARAM_VERSION, OSSL_PARAM_UTF8_PTR, NULL, 0),
+		OSSL_PARAM_DEFN(OSSL_PROV_PARAM_STATUS, OSSL_PARAM_INTEGER, NULL, 0),
+		OSSL_PARAM_END
+	};
+	return t;
+}
+
+static int get_params(void *provctx, OSSL_PARAM params[])
+{
+	(void)provctx;
+	OSSL_PARAM *q;
+	if ((q = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME)) && !OSSL_PARAM_set_utf8_ptr(q, "pkalloc provider"))
+		return 0;
+	if ((q = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION)) && !OSSL_PARAM_set_utf8_ptr(q, PACKAGE_VERSION))
+		return 0;
+	if ((q = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS)) && !OSSL_PARAM_set_int(q, 1))
+		return 0;
+	return 1;
+}
+
+static void teardown(void *provctx)
+{
+	struct pk_prov *p = provctx;
+	/* The redirect stays: libcrypto may still free domain memory. */
+	OSSL_PROVIDER_unload(p->dflt);
+	OSSL_LIB_CTX_free(p->inner);
+	free(p);
+}
+
+static const OSSL_DISPATCH prov_functions[] = {
+	{ OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))teardown },
+	{ OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))query },
+	{ OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))gettable },
+	{ OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))get_params },
+	{ 0, NULL }
+};
+
+__attribute__((visibility("default")))
+int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
+                       const OSSL_DISPATCH **out, void **provctx)
+{
+	for (; in->function_id != 0; in++)
+		if (in->function_id == OSSL_FUNC_BIO_READ_EX)
+			pk_bio_read_ex = OSSL_FUNC_BIO_read_ex(in);
+	if (!pk_bio_read_ex || redirect_install() != 0)
+		return 0;
+	struct pk_prov *p = calloc(1, sizeof *p);
+	if (!p)
+		return 0;
+	p->handle = handle;
+	p->inner = OSSL_LIB_CTX_new();
+	p->dflt = p->inner ? OSSL_PROVIDER_load(p->inner, "default") : NULL;
+	int ok = p->dflt != NULL;
+	for (int t = 0; ok && t < PK_NTYPES; t++)
+		ok = warm_type(p, (enum pk_type)t);
+	if (!ok) {
+		fprintf(stderr, "pkalloc provider: OpenSSL's default provider does not work here\n");
+		if (p->inner)
+			OSSL_LIB_CTX_free(p->inner);
+		free(p);
+		return 0;
+	}
+	*out = prov_functions;
+	*provctx = p;
+	return 1;
+}

@@ -1,0 +1,78 @@
+/*
+ * The pkalloc OpenSSL 3 provider: shared types.  A key of this provider
+ * is a default-provider EVP_PKEY built, used and freed in a library
+ * context of its own (inner), entirely inside a pkalloc domain of its own;
+ * the record that names it (struct pk_key) is plain memory and holds only
+ * public facts.  A window opens the key's domain for the calling thread
+ * for one operation, with libcrypto's allocations captured into it.
+ */
+#ifndef PKPROV_H
+#define PKPROV_H
+
+#include <stddef.h>
+
+#include <openssl/core.h>
+#include <openssl/evp.h>
+#include <pkalloc.h>
+
+enum pk_type { PK_ED25519, PK_X25519, PK_EC, PK_RSA, PK_NTYPES };
+
+struct pk_prov {
+	const OSSL_CORE_HANDLE *handle;
+	OSSL_LIB_CTX *inner;        /* the default provider, private to us */
+	OSSL_PROVIDER *dflt;
+};
+
+struct pk_key {
+	struct pk_prov *prov;
+	enum pk_type type;
+	domain_t *d;                /* NULL for a public-only key */
+	EVP_PKEY *inner;            /* in d (or plain, public only) */
+	int has_priv;
+	int bits, security_bits, max_size;
+	/* Identifies the key among others of its type: the raw public key
+	 * (Ed25519, X25519), the encoded point (EC), the modulus (RSA). */
+	unsigned char pub[1024];
+	size_t publen;
+	char group[64];             /* EC curve name, "" otherwise */
+};
+
+struct window {
+	domain_t *d;
+	domain_t *saved;
+	int captured;
+};
+
+/* Open k's domain read-write for this thread; with capture, libcrypto
+ * allocates in it until the close.  Windows nest (close in reverse order):
+ * a window without capture leaves the enclosing one's.  A key without a
+ * domain (public only) gets an empty window.  0, or -1 (error raised). */
+int window_open(const struct pk_key *k, int capture, struct window *w);
+void window_close(struct window *w);
+
+/* Names of the key types, as OpenSSL's default provider spells them. */
+const char *pk_type_name(enum pk_type t);
+
+/* Fetch the digests a parameter list names (signature or OAEP digests,
+ * MGF1's), outside every window, so that the inner context caches them in
+ * plain memory, not in a key's domain.  1, or 0 (error raised). */
+int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[]);
+
+/* Key records (keymgmt.c). */
+struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t);
+void pk_key_free(struct pk_key *k);
+/* A new key owning a fresh domain, its inner key made by fn inside it;
+ * t may be PK_NTYPES: the type fn's key has, if one of ours. */
+struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
+                                EVP_PKEY *(*fn)(struct pk_prov *, void *), void *arg);
+
+extern const OSSL_DISPATCH pk_ed25519_keymgmt[], pk_x25519_keymgmt[], pk_ec_keymgmt[], pk_rsa_keymgmt[];
+extern const OSSL_DISPATCH pk_eddsa_signature[], pk_ecdsa_signature[], pk_rsa_signature[];
+extern const OSSL_DISPATCH pk_keyexch[];
+extern const OSSL_DISPATCH pk_rsa_asym_cipher[];
+extern const OSSL_DISPATCH pk_decoder[];
+
+/* The core's BIO reader, from the dispatch table given at init. */
+extern OSSL_FUNC_BIO_read_ex_fn *pk_bio_read_ex;
+
+#endif
