@@ -1,5 +1,6 @@
 #!/bin/sh
-# The man pages lint clean and render; every public symbol of pkalloc.h is
+# The man pages lint clean and render; the provider's page shows its
+# configuration file as installed; every public symbol of pkalloc.h is
 # named in a page's NAME or SYNOPSIS and described in a page; every call has
 # its man link (MAN3_LINKS in Makefile.am); every message the library can
 # print is under DIAGNOSTICS; and every EXAMPLES program compiles, links
@@ -136,9 +137,23 @@ while IFS='	' read -r kind text; do
 	esac
 done < "$tmp/said"
 
+# The provider's page shows pkalloc.cnf as installed: the same lines, the
+# first display under "Configuration".
+prov=$src/man/pkalloc-provider.7
+if [ -f "$prov" ]; then
+	sed -n '/^\.Ss Configuration/,/^\.S[sh] /p' "$prov" |
+		awk '/^\.Bd -literal/ { inside = 1; next } /^\.Ed/ { if (inside) exit } inside' > "$tmp/cnf"
+	cmp -s "$tmp/cnf" "$src/provider/pkalloc.cnf" ||
+		bad "$prov does not show provider/pkalloc.cnf as it is: $(diff "$tmp/cnf" "$src/provider/pkalloc.cnf" | head -5)"
+else
+	bad "no page for the provider ($prov)"
+fi
+
 # EXAMPLES: every literal display is a whole program; compile, link, run.
+# Not the provider's page: its examples are command lines.
 n=0
 for m in $pages; do
+	[ "$m" != "$prov" ] || continue
 	sed -n '/^\.Sh EXAMPLES/,/^\.Sh /p' "$m" | awk -v out="$tmp/ex-${m##*/}" '
 		/^\.Bd -literal/ { n++; f = out "-" n ".c"; inside = 1; next }
 		/^\.Ed/          { inside = 0; next }
