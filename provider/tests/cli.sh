@@ -23,25 +23,12 @@ fi
 command -v openssl >/dev/null || { echo "cli.sh: no openssl command" >&2; exit 77; }
 t=$(mktemp -d) || exit 99
 trap 'rm -rf "$t"' EXIT
-cat > "$t/pkalloc.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-[provider_sect]
-default = default_sect
-pkalloc = pkalloc_sect
-[default_sect]
-activate = 1
-[pkalloc_sect]
-activate = 1
-[algorithm_sect]
-default_properties = ?pkalloc.prefer=yes
-CNF
+# The configuration as installed (pkalloc-provider(7)).
+cnf=${top_srcdir:-.}/provider/pkalloc.cnf
 plain() { OPENSSL_CONF=/dev/null openssl "$@"; }
 # libpkalloc comes in by dlopen, as the module's dependency.
 with() {
-	OPENSSL_CONF="$t/pkalloc.cnf" OPENSSL_MODULES="$mods" \
+	OPENSSL_CONF="$cnf" OPENSSL_MODULES="$mods" \
 	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384:glibc.malloc.perturb=165 openssl "$@"
 }
 fail() { echo "cli.sh: $*" >&2; exit 1; }

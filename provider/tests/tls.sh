@@ -24,26 +24,13 @@ command -v timeout >/dev/null || { echo "tls.sh: no timeout command" >&2; exit 7
 t=$(mktemp -d) || exit 99
 srv=
 trap 'test -n "$srv" && kill $srv 2>/dev/null; rm -rf "$t"' EXIT
-cat > "$t/pkalloc.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-providers = provider_sect
-alg_section = algorithm_sect
-[provider_sect]
-default = default_sect
-pkalloc = pkalloc_sect
-[default_sect]
-activate = 1
-[pkalloc_sect]
-activate = 1
-[algorithm_sect]
-default_properties = ?pkalloc.prefer=yes
-CNF
+# The configuration as installed (pkalloc-provider(7)).
+cnf=${top_srcdir:-.}/provider/pkalloc.cnf
 # Every command is bounded: a hung handshake fails the test, it does not
 # hang it.
 plain() { OPENSSL_CONF=/dev/null timeout 60 openssl "$@"; }
 with() {
-	OPENSSL_CONF="$t/pkalloc.cnf" OPENSSL_MODULES="$mods" \
+	OPENSSL_CONF="$cnf" OPENSSL_MODULES="$mods" \
 	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384:glibc.malloc.perturb=165 timeout 60 openssl "$@"
 }
 fail() { echo "tls.sh: $*" >&2; test -f "$t/srv.out" && sed 's/^/  server| /' "$t/srv.out" >&2; exit 1; }
