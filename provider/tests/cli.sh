@@ -8,28 +8,16 @@
 # and PKCS#1 v1.5; X25519 and ECDH derive the default provider's secret.
 # Exit 0 pass, 77 skip, 1 failure.
 set -u
-b=${top_builddir:-.}
-mods="$b/provider/.libs"
-if test ! -f "$mods/pkalloc.so"; then
-	echo "cli.sh: the provider was not built (OpenSSL 3 development files missing?)" >&2
-	exit 77
-fi
-if [ -n "${SAN_CFLAGS:-}" ]; then
-	# The openssl command is not built with the sanitizer, whose runtime
-	# must come first: it cannot load a sanitized module.
-	echo "SKIP: cli.sh: sanitizer build" >&2
-	exit 77
-fi
-command -v openssl >/dev/null || { echo "cli.sh: no openssl command" >&2; exit 77; }
+name=cli.sh
+. "${top_srcdir:-.}/provider/tests/common.sh"
+need openssl
 t=$(mktemp -d) || exit 99
 trap 'rm -rf "$t"' EXIT
-# The configuration as installed (pkalloc-provider(7)).
-cnf=${top_srcdir:-.}/provider/pkalloc.cnf
 plain() { OPENSSL_CONF=/dev/null openssl "$@"; }
 # libpkalloc comes in by dlopen, as the module's dependency.
 with() {
 	OPENSSL_CONF="$cnf" OPENSSL_MODULES="$mods" \
-	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384:glibc.malloc.perturb=165 openssl "$@"
+	GLIBC_TUNABLES=$tunables openssl "$@"
 }
 fail() { echo "cli.sh: $*" >&2; exit 1; }
 

@@ -11,22 +11,12 @@
 # Exit 0 pass, 77 skip, 1 failure.
 set -u
 s=${top_srcdir:-.}
-b=${top_builddir:-.}
-mods="$(cd "$b" && pwd)/provider/.libs"
-if test ! -f "$mods/pkalloc.so"; then
-	echo "SKIP: nginx.sh: the provider was not built (OpenSSL 3 development files missing?)" >&2
-	exit 77
-fi
-if [ -n "${SAN_CFLAGS:-}" ]; then
-	echo "SKIP: nginx.sh: sanitizer build (nginx cannot load a sanitized module)" >&2
-	exit 77
-fi
+name=nginx.sh
+. "$s/provider/tests/common.sh"
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 test -x "$nginx" || { echo "SKIP: nginx.sh: nginx is not installed (apt-get install nginx-light)" >&2; exit 77; }
 test "$(id -u)" = 0 || { echo "SKIP: nginx.sh: not root (nginx's master and reading /proc/PID/mem need it)" >&2; exit 77; }
-for c in curl python3 openssl timeout; do
-	command -v $c >/dev/null || { echo "SKIP: nginx.sh: no $c command" >&2; exit 77; }
-done
+need curl python3 openssl timeout
 t=$(mktemp -d) || exit 99
 master=
 trap 'test -n "$master" && kill $master 2>/dev/null; rm -rf "$t"' EXIT
@@ -72,7 +62,7 @@ print(" ".join(str(x.getsockname()[1]) for x in ss))') || exit 99
 # the page from every server, then its master's pid in $master.
 run_nginx() {
 	rm -f "$t/logs/error.log"
-	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384:glibc.malloc.perturb=165 \
+	GLIBC_TUNABLES=$tunables \
 	OPENSSL_CONF="$1" OPENSSL_MODULES="$mods" \
 		"$nginx" -p "$t" -c "$t/nginx.conf" -e "$t/logs/error.log" -g 'daemon off;' &
 	master=$!
@@ -107,7 +97,7 @@ scan() {
 
 # With the provider: the keys are the provider's (the configuration
 # loaded it: pkalloc's domains exist), in domains only.
-run_nginx "$s/provider/pkalloc.cnf"
+run_nginx "$cnf"
 w=$(worker)
 test -n "$w" || fail "no worker process"
 for pid in $w $master; do

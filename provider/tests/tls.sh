@@ -7,31 +7,18 @@
 # certificate and, through the handshake, the provider's signature.
 # Exit 0 pass, 77 skip, 1 failure.
 set -u
-b=${top_builddir:-.}
-mods="$b/provider/.libs"
-if test ! -f "$mods/pkalloc.so"; then
-	echo "tls.sh: the provider was not built (OpenSSL 3 development files missing?)" >&2
-	exit 77
-fi
-if [ -n "${SAN_CFLAGS:-}" ]; then
-	# The openssl command is not built with the sanitizer, whose runtime
-	# must come first: it cannot load a sanitized module.
-	echo "SKIP: tls.sh: sanitizer build" >&2
-	exit 77
-fi
-command -v openssl >/dev/null || { echo "tls.sh: no openssl command" >&2; exit 77; }
-command -v timeout >/dev/null || { echo "tls.sh: no timeout command" >&2; exit 77; }
+name=tls.sh
+. "${top_srcdir:-.}/provider/tests/common.sh"
+need openssl timeout
 t=$(mktemp -d) || exit 99
 srv=
 trap 'test -n "$srv" && kill $srv 2>/dev/null; rm -rf "$t"' EXIT
-# The configuration as installed (pkalloc-provider(7)).
-cnf=${top_srcdir:-.}/provider/pkalloc.cnf
 # Every command is bounded: a hung handshake fails the test, it does not
 # hang it.
 plain() { OPENSSL_CONF=/dev/null timeout 60 openssl "$@"; }
 with() {
 	OPENSSL_CONF="$cnf" OPENSSL_MODULES="$mods" \
-	GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384:glibc.malloc.perturb=165 timeout 60 openssl "$@"
+	GLIBC_TUNABLES=$tunables timeout 60 openssl "$@"
 }
 fail() { echo "tls.sh: $*" >&2; test -f "$t/srv.out" && sed 's/^/  server| /' "$t/srv.out" >&2; exit 1; }
 
