@@ -14,7 +14,8 @@
  *
  * DOMAIN_SECRETMEM (secretmem.c): data extents are reserved uncommitted
  * and become secret pages when jemalloc commits them; decommit wipes and
- * unmaps them, which gives their locked-memory budget back.
+ * unmaps them, which gives their locked-memory budget back, and their RAM
+ * with the last committed page of their 2 MiB chunk.
  */
 #include "internal.h"
 #include "protect.h"
@@ -109,7 +110,8 @@ static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool commit
                          unsigned ind)
 {
 	(void)committed, (void)ind;
-	/* Secret pages go with the file, zeroed by the kernel as it frees them. */
+	/* Secret pages go with their chunks' files, zeroed by the kernel as
+	 * it frees them. */
 	if (pk_secretmem_holds(DOMAIN_OF_HOOKS(h), addr))
 		return;
 	if (pk_prot_purge(addr, size) != 0 && pk_prot_unlock(addr, size) == 0)

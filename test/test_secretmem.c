@@ -520,11 +520,10 @@ static void test_memlock(void)
 
 static domain_t *fork_d;
 static char *fork_secret;
-static ino_t parent_ino;
 
-/* Open memfd_secret descriptors (each must be close-on-exec); *ino: the
- * last one's file. */
-static int secretmem_fds(ino_t *ino)
+/* Open memfd_secret descriptors (each must be close-on-exec); their
+ * files in ino[0..max). */
+static int secretmem_fds(ino_t *ino, int max)
 {
 	char path[64], link[128];
 	int found = 0;
@@ -538,12 +537,17 @@ static int secretmem_fds(ino_t *ino)
 			struct stat sb;
 			CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 			CHECK_OK(fstat(fd, &sb));
-			*ino = sb.st_ino;
+			if (found < max)
+				ino[found] = sb.st_ino;
 			found++;
 		}
 	}
 	return found;
 }
+
+#define MAX_FDS 64
+static ino_t parent_inos[MAX_FDS];
+static int parent_fds;
 
 static void fork_child(void *arg)
 {
@@ -563,13 +567,17 @@ static void fork_child(void *arg)
 	char *big = domain_malloc(fork_d, 3 << 20);
 	CHECK(big);
 	domain_free(big);
-	/* The child holds a file of its own, none of the parent's: it cannot
+	/* The child holds files of its own, none of the parent's: it cannot
 	 * map the parent's secret pages. */
-	ino_t ino;
-	CHECK_INT(secretmem_fds(&ino), ==, 1);
-	CHECK(ino != parent_ino);
+	ino_t ino[MAX_FDS];
+	int n = secretmem_fds(ino, MAX_FDS);
+	CHECK(n >= 1 && n <= MAX_FDS);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < parent_fds; j++)
+			if (ino[i] == parent_inos[j])
+				FAIL("the fork child holds one of the parent's secretmem files");
 	CHECK_OK(domain_destroy(fork_d));
-	CHECK_INT(secretmem_fds(&ino), ==, 0);
+	CHECK_INT(secretmem_fds(ino, MAX_FDS), ==, 0);
 }
 
 static void test_fork(void)
@@ -577,9 +585,11 @@ static void test_fork(void)
 	fork_d = domain_create("forked", DOMAIN_SECRETMEM);
 	CHECK(fork_d);
 	fork_secret = store(fork_d, SECRET);
-	CHECK_INT(secretmem_fds(&parent_ino), ==, 1);
+	CHECK_INT(secretmem_fds(parent_inos, MAX_FDS), ==, 1);    /* one live chunk */
 	char *big = domain_malloc(fork_d, 1 << 20);    /* a committed large extent too */
 	CHECK(big);
+	parent_fds = secretmem_fds(parent_inos, MAX_FDS);
+	CHECK(parent_fds >= 1 && parent_fds <= MAX_FDS);
 	char err[512];
 	int st = in_child(fork_child, NULL, err, sizeof err);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
@@ -605,8 +615,70 @@ static void test_fork(void)
 	domain_free(big);
 	domain_free(fork_secret);
 	CHECK_OK(domain_destroy(fork_d));
-	ino_t ino;
-	CHECK_INT(secretmem_fds(&ino), ==, 0);    /* destroy closed it */
+	ino_t ino[MAX_FDS];
+	CHECK_INT(secretmem_fds(ino, MAX_FDS), ==, 0);    /* destroy closed them */
+}
+
+/* ---- RAM comes back ------------------------------------------------------- */
+
+/* The system's unevictable memory in KiB (secretmem pages count there). */
+static long unevictable_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	CHECK(f);
+	char line[256];
+	long kb = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Unevictable: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* A freed large block's chunks lose their files (malloc_conf decays at
+ * once, so jemalloc decommits the block on free), and the kernel frees
+ * their pages.  The descriptors show it exactly; Unevictable is the whole
+ * system's, so it must show the fall in one of a few tries. */
+static void test_ram_back(void)
+{
+	enum { BIG = 4 << 20, TRIES = 3 };
+	domain_t *d = domain_create("ram", DOMAIN_SECRETMEM);
+	CHECK(d);
+	char *small = store(d, SECRET);
+	ino_t ino[MAX_FDS];
+	int before = secretmem_fds(ino, MAX_FDS);
+	CHECK_INT(before, ==, 1);
+	long rise = 0, fall = 0;
+	for (int t = 0; t < TRIES; t++) {
+		long u0 = unevictable_kb();
+		char *big = domain_malloc(d, BIG);
+		CHECK(big);
+		CHECK_OK(domain_enter(d, DOMAIN_RDWR));
+		memset(big, 0x77, BIG);
+		CHECK_OK(domain_exit(d));
+		int during = secretmem_fds(ino, MAX_FDS);
+		/* 4 MiB covers at least one whole chunk of its own. */
+		if (during < before + 1)
+			FAIL("a 4 MiB secret block made %d secretmem files", during - before);
+		long u1 = unevictable_kb();
+		domain_free(big);
+		int after = secretmem_fds(ino, MAX_FDS);
+		if (after != before)
+			FAIL("%d secretmem files stayed open after a 4 MiB block was freed",
+			     after - before);
+		long u2 = unevictable_kb();
+		rise = u1 - u0, fall = u1 - u2;
+		if (fall >= 2048)
+			break;
+	}
+	printf("secretmem: a 4 MiB block: Unevictable +%ld KiB, then -%ld KiB on free\n", rise, fall);
+	/* At least the whole chunk it covered alone comes back. */
+	if (fall < 2048)
+		FAIL("Unevictable fell by %ld KiB only after a 4 MiB secret block was freed", fall);
+	CHECK(holds(d, small, SECRET));
+	domain_free(small);
+	CHECK_OK(domain_destroy(d));
+	CHECK_INT(secretmem_fds(ino, MAX_FDS), ==, 0);
 }
 
 /* ---- memfd_secret unavailable --------------------------------------------- */
@@ -678,6 +750,7 @@ int main(void)
 	test_wipe_budget_destroy();
 	test_memlock();
 	test_fork();
+	test_ram_back();
 	test_unavailable();
 	printf("test_secretmem: ok\n");
 	return 0;
