@@ -232,13 +232,16 @@ static void forget_range(struct domain *d, struct secretmem *s, char *a, char *e
 }
 
 /* Chunk c's pages [a, a+n) become secret pages: its file is made first if
- * it has none. */
-static int commit_piece(struct domain *d, struct secretmem *s, size_t c, char *a, size_t n)
+ * it has none (*file set if that failed). */
+static int commit_piece(struct domain *d, struct secretmem *s, size_t c, char *a, size_t n,
+                        int *file)
 {
 	if (!s->fd[c]) {
 		int fd = new_file();
-		if (fd < 0)
+		if (fd < 0) {
+			*file = 1;
 			return -fd;
+		}
 		s->fd[c] = fd + 1;
 	}
 	int err = map_pages(d, s->fd[c] - 1, c, a, n);
@@ -256,11 +259,11 @@ static int commit_piece(struct domain *d, struct secretmem *s, size_t c, char *a
 int pk_secretmem_commit(struct domain *d, void *addr, size_t len)
 {
 	struct secretmem *s = of(d);
-	int err = 0;
+	int err = 0, file = 0;
 	char *a = addr, *end = a + len;
 	for (size_t c, n; a < end; a += n) {
 		n = piece(d, a, end, &c);
-		if ((err = commit_piece(d, s, c, a, n)) != 0)
+		if ((err = commit_piece(d, s, c, a, n, &file)) != 0)
 			break;
 	}
 	if (!err) {
@@ -278,7 +281,7 @@ int pk_secretmem_commit(struct domain *d, void *addr, size_t len)
 	/* One line when the domain meets the limit, however often jemalloc
 	 * and pkalloc's caches retry before giving up. */
 	if (!s->told++)
-		say(d, err == EMFILE || err == ENFILE ? "cannot make a secret file" : "cannot map secret pages", err,
+		say(d, file ? "cannot make a secret file" : "cannot map secret pages", err,
 		    limit ? " (the locked-memory limit, RLIMIT_MEMLOCK: raise it with ulimit -l or LimitMEMLOCK=)" : "");
 	return err;
 }
