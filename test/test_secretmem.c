@@ -681,6 +681,52 @@ static void test_ram_back(void)
 	CHECK_INT(secretmem_fds(ino, MAX_FDS), ==, 0);
 }
 
+/* ---- No descriptor for a new chunk --------------------------------------- */
+
+static void nofile_child(void *arg)
+{
+	(void)arg;
+	domain_t *d = domain_create("nofile", DOMAIN_SECRETMEM);
+	CHECK(d);
+	char *small = store(d, SECRET);
+	/* The limit at the lowest free descriptor: no new one can be opened. */
+	int top = dup(0);
+	CHECK(top >= 0);
+	close(top);
+	struct rlimit rl;
+	CHECK_OK(getrlimit(RLIMIT_NOFILE, &rl));
+	struct rlimit low = { (rlim_t)top, rl.rlim_max };
+	CHECK_OK(setrlimit(RLIMIT_NOFILE, &low));
+	/* 4 MiB needs a chunk of its own, so a new file: refused. */
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		CHECK(domain_malloc(d, 4 << 20) == NULL);
+		CHECK_INT(errno, ==, EMFILE);
+	}
+	CHECK(holds(d, small, SECRET));
+	CHECK_OK(setrlimit(RLIMIT_NOFILE, &rl));
+	char *big = domain_malloc(d, 4 << 20);
+	CHECK(big);
+	domain_free(big);
+	domain_free(small);
+	CHECK_OK(domain_destroy(d));
+}
+
+/* EMFILE, with one line per episode, where a new chunk finds no descriptor. */
+static void test_nofile(void)
+{
+	char err[2048];
+	int st = in_child(nofile_child, NULL, err, sizeof err);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "child said: %s\n", err);
+	CHECK_EXITED_OK(st);
+	int lines = 0;
+	for (char *s = err; (s = strstr(s, "pkalloc:")) != NULL; s++)
+		lines++;
+	if (lines != 1 || !strstr(err, "cannot make a secret file"))
+		FAIL("expected one pkalloc: line about the secret file, got \"%s\"", err);
+}
+
 /* ---- memfd_secret unavailable --------------------------------------------- */
 
 static void enosys_child(void *arg)
@@ -751,6 +797,7 @@ int main(void)
 	test_memlock();
 	test_fork();
 	test_ram_back();
+	test_nofile();
 	test_unavailable();
 	printf("test_secretmem: ok\n");
 	return 0;
