@@ -218,8 +218,12 @@ static void forget(struct domain *d, struct secretmem *s, size_t c, char *a, siz
 {
 	s->pages[c] -= (uint32_t)mark(s, page_of(d, a), n / PAGE, 0);
 	if (s->pages[c] == 0 && s->fd[c]) {
-		close(s->fd[c] - 1);
+		/* Forgotten before it is closed: a fork in between leaves the
+		 * child an open descriptor of a wiped file, never a number it
+		 * would close while another thread reuses it. */
+		int fd = s->fd[c] - 1;
 		s->fd[c] = 0;
+		close(fd);
 	}
 }
 
