@@ -33,18 +33,24 @@ const char *malloc_conf = "dirty_decay_ms:0,muzzy_decay_ms:0";
 
 static const char SECRET[] = "correct horse battery staple 42";   /* 32 bytes */
 
-/* Kilobytes of locked memory (VmLck) of this process. */
-static long vm_locked_kb(void)
+/* The "FIELD: N kB" line of a /proc file (format: "FIELD: %ld kB"): N. */
+static long proc_kb(const char *path, const char *format)
 {
-	FILE *f = fopen("/proc/self/status", "r");
+	FILE *f = fopen(path, "r");
 	CHECK(f);
 	char line[256];
 	long kb = -1;
 	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmLck: %ld kB", &kb) == 1)
+		if (sscanf(line, format, &kb) == 1)
 			break;
 	fclose(f);
 	return kb;
+}
+
+/* Kilobytes of locked memory (VmLck) of this process. */
+static long vm_locked_kb(void)
+{
+	return proc_kb("/proc/self/status", "VmLck: %ld kB");
 }
 
 /* KiB of VmLck a 64 KiB memfd_secret mapping adds.  Linux 6.18 counts
@@ -624,15 +630,7 @@ static void test_fork(void)
 /* The system's unevictable memory in KiB (secretmem pages count there). */
 static long unevictable_kb(void)
 {
-	FILE *f = fopen("/proc/meminfo", "r");
-	CHECK(f);
-	char line[256];
-	long kb = -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "Unevictable: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
+	return proc_kb("/proc/meminfo", "Unevictable: %ld kB");
 }
 
 /* A freed large block's chunks lose their files (malloc_conf decays at
