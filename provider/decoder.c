@@ -30,12 +30,14 @@ static int dec_does_selection(void *provctx, int selection)
 
 struct read_arg {
 	OSSL_CORE_BIO *cin;
+	int ran;                    /* a domain was made and entered */
 };
 
 /* Inside the new key's window, capturing. */
 static EVP_PKEY *from_der(struct pk_prov *p, void *arg)
 {
 	struct read_arg *a = arg;
+	a->ran = 1;
 	domain_t *cap = redirect_capture(NULL);
 	unsigned char *buf = domain_malloc(cap, DER_MAX);
 	size_t len = 0, n = 0;
@@ -59,11 +61,19 @@ static int dec_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBAC
 {
 	(void)pw_cb, (void)pw_cbarg;
 	struct pk_prov *p = ctx;
-	struct read_arg a = { cin };
+	struct read_arg a = { cin, 0 };
 	if (selection != 0 && !(selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
 		return 1;                  /* not ours to decode: let others try */
 	ERR_set_mark();
 	struct pk_key *k = pk_key_in_domain(p, PK_NTYPES, from_der, &a);
+	if (!k && !a.ran) {
+		/* No domain for it (none left, or the secret memory the
+		 * configuration demands is missing): the load fails, with the
+		 * reason, rather than fall to a decoder that would keep the
+		 * key in plain memory. */
+		ERR_clear_last_mark();
+		return 0;
+	}
 	/* Not a key, or one of another type: empty-handed, no error. */
 	ERR_pop_to_mark();
 	if (!k)

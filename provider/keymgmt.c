@@ -38,9 +38,7 @@ void pk_key_free(struct pk_key *k)
 	} else if (k->inner && !k->d) {
 		EVP_PKEY_free(k->inner);
 	}
-	/* What OpenSSL left there (it should be nothing) goes with it. */
-	if (k->d)
-		domain_destroy(k->d);
+	pk_domain_put(k->d);
 	free(k);
 }
 
@@ -76,9 +74,8 @@ struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
 	struct window w;
 	if (!k)
 		return NULL;
-	k->d = domain_create("openssl-key", 0);
+	k->d = pk_domain_get(p);
 	if (!k->d || window_open(k, 1, &w) != 0) {
-		ERR_raise(ERR_LIB_PROV, ERR_R_INIT_FAIL);
 		pk_key_free(k);
 		return NULL;
 	}

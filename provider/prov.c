@@ -350,19 +350,78 @@ static const OSSL_DISPATCH prov_functions[] = {
 	{ 0, NULL }
 };
 
+/* value, looked up in words (NULL-terminated): its index, or -1 after one
+ * line on stderr naming the setting and what it takes. */
+static int choice(const char *setting, const char *value, const char *const *words)
+{
+	char all[128] = "";
+	for (int i = 0; words[i]; i++) {
+		if (strcmp(value, words[i]) == 0)
+			return i;
+		snprintf(all + strlen(all), sizeof all - strlen(all), "%s%s", i ? ", " : "", words[i]);
+	}
+	fprintf(stderr, "pkalloc provider: %s = %s: expected one of %s\n", setting, value, all);
+	return -1;
+}
+
+/*
+ * The settings of the provider's section of the configuration
+ * (pkalloc-provider(7)): domains = per-key | shared, secretmem = no | yes
+ * | if-available.  0, or -1 after a line on stderr: a configuration that
+ * asks for what the provider cannot do stops its loading.
+ */
+static int read_settings(struct pk_prov *p, OSSL_FUNC_core_get_params_fn *get)
+{
+	static const char *const domains[] = { "per-key", "shared", NULL };
+	static const char *const secretmem[] = { "no", "yes", "if-available", NULL };
+	const char *dom = NULL, *sm = NULL;
+	OSSL_PARAM q[] = { OSSL_PARAM_utf8_ptr("domains", (char **)&dom, 0),
+	                   OSSL_PARAM_utf8_ptr("secretmem", (char **)&sm, 0), OSSL_PARAM_END };
+	if (get && !get(p->handle, q)) {
+		fprintf(stderr, "pkalloc provider: cannot read the configuration\n");
+		return -1;
+	}
+	int i = dom ? choice("domains", dom, domains) : 0;
+	int j = sm ? choice("secretmem", sm, secretmem) : 0;
+	if (i < 0 || j < 0)
+		return -1;
+	p->shared = i == 1;
+	p->secretmem = (enum pk_secretmem)j;
+	return 0;
+}
+
 __attribute__((visibility("default")))
 int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
                        const OSSL_DISPATCH **out, void **provctx)
 {
-	for (; in->function_id != 0; in++)
+	OSSL_FUNC_core_get_params_fn *get = NULL;
+	for (; in->function_id != 0; in++) {
 		if (in->function_id == OSSL_FUNC_BIO_READ_EX)
 			pk_bio_read_ex = OSSL_FUNC_BIO_read_ex(in);
+		if (in->function_id == OSSL_FUNC_CORE_GET_PARAMS)
+			get = OSSL_FUNC_core_get_params(in);
+	}
 	if (!pk_bio_read_ex || redirect_install() != 0)
 		return 0;
 	struct pk_prov *p = calloc(1, sizeof *p);
 	if (!p)
 		return 0;
 	p->handle = handle;
+	if (read_settings(p, get) != 0) {
+		free(p);
+		return 0;
+	}
+	/*
+	 * OpenSSL 3.0 goes on without a provider that fails to load, and its
+	 * default provider would then hold the keys in plain memory: a
+	 * configuration that demands secret memory where there is none stops
+	 * the program instead.
+	 */
+	if (pk_domain_check(p) != 0) {
+		fprintf(stderr, "pkalloc provider: secretmem = yes, but no secret memory here (%s): stopping rather "
+		                "than keep private keys in plain memory\n", strerror(errno));
+		abort();
+	}
 	p->inner = OSSL_LIB_CTX_new();
 	p->dflt = p->inner ? OSSL_PROVIDER_load(p->inner, "default") : NULL;
 	int ok = p->dflt != NULL;

@@ -17,10 +17,15 @@
 
 enum pk_type { PK_ED25519, PK_X25519, PK_EC, PK_RSA, PK_NTYPES };
 
+/* The configuration's choices for keys' domains (pkalloc-provider(7)). */
+enum pk_secretmem { PK_SECRETMEM_NO, PK_SECRETMEM_YES, PK_SECRETMEM_IF_AVAILABLE };
+
 struct pk_prov {
 	const OSSL_CORE_HANDLE *handle;
 	OSSL_LIB_CTX *inner;        /* the default provider, private to us */
 	OSSL_PROVIDER *dflt;
+	int shared;                 /* domains = shared: one for every key */
+	enum pk_secretmem secretmem;
 };
 
 struct pk_key {
@@ -57,6 +62,16 @@ const char *pk_type_name(enum pk_type t);
  * MGF1's), outside every window, so that the inner context caches them in
  * plain memory, not in a key's domain.  1, or 0 (error raised). */
 int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[]);
+
+/* A domain for a new key: a fresh one, or the process's shared one (one
+ * per set of flags), counted; NULL (error raised) when none can be made.
+ * pk_domain_put gives it back: destroyed, or the shared one when its last
+ * key goes. */
+domain_t *pk_domain_get(struct pk_prov *p);
+void pk_domain_put(domain_t *d);
+/* With secretmem = yes: can a secret-memory domain be made here?  0, or
+ * -1 with errno. */
+int pk_domain_check(struct pk_prov *p);
 
 /* Key records (keymgmt.c). */
 struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t);

@@ -19,12 +19,16 @@ for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx
 	progs="$progs $p"
 done
 [ -n "$progs" ] || { echo "collect.sh: no test programs in $builddir (run make check first)" >&2; exit 1; }
-# The OpenSSL provider's test, with the module it loads (where built).
+# The OpenSSL provider's tests, with the module they load (where built).
 if [ -x "$builddir/provider/tests/test_provider" ] && [ -f "$builddir/provider/.libs/pkalloc.so" ]; then
 	mkdir -p "$out/lib/ossl-modules"
-	cp "$builddir/provider/tests/test_provider" "$out/bin/"
 	cp "$builddir/provider/.libs/pkalloc.so" "$out/lib/ossl-modules/"
-	progs="$progs $builddir/provider/tests/test_provider $builddir/provider/.libs/pkalloc.so"
+	progs="$progs $builddir/provider/.libs/pkalloc.so"
+	for p in "$builddir"/provider/tests/test_provider "$builddir"/provider/tests/test_options; do
+		[ -x "$p" ] || continue
+		cp "$p" "$out/bin/"
+		progs="$progs $p"
+	done
 fi
 # The preload shim of symbol-order.sh goes with the libraries.
 if [ -f "$builddir/test/.libs/shim.so" ]; then
