@@ -114,10 +114,12 @@ static int kex_derive(void *ctx, unsigned char *secret, size_t *secretlen, size_
 	int ok = p && EVP_PKEY_derive_init_ex(p, c->params) == 1 && EVP_PKEY_derive_set_peer(p, c->peer->inner) == 1 &&
 	         EVP_PKEY_derive(p, secret, &n) == 1;
 	EVP_PKEY_CTX_free(p);
-	window_close(&wk);
-	window_close(&wp);
+	/* Both keep what failed: the peer's window holds the key's. */
+	window_end(&wk, ok);
+	int said = window_end(&wp, ok);
 	if (!ok) {
-		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
+		if (!said)
+			ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
 		return 0;
 	}
 	*secretlen = n;

@@ -110,10 +110,11 @@ int opctx_init(struct opctx *c, struct pk_key *key, enum op_kind kind, const cha
 		if (ok && mdname)
 			ok = EVP_PKEY_CTX_set_params(c->pctx, md) == 1;
 	}
-	window_close(&w);
+	int said = window_end(&w, ok);
 	if (!ok) {
 		drop(c);
-		ERR_raise(ERR_LIB_PROV, ERR_R_INIT_FAIL);
+		if (!said)
+			ERR_raise(ERR_LIB_PROV, ERR_R_INIT_FAIL);
 	}
 	return ok;
 }
@@ -134,8 +135,7 @@ int opctx_set_params(struct opctx *c, const OSSL_PARAM params[])
 	if (window_open(c->key, 1, &w) != 0)
 		return 0;
 	int ok = EVP_PKEY_CTX_set_params(pkey_ctx(c), params) == 1;
-	window_close(&w);
-	if (!ok)
+	if (!window_end(&w, ok) && !ok)
 		ERR_raise(ERR_LIB_PROV, ERR_R_PASSED_INVALID_ARGUMENT);
 	return ok;
 }
@@ -148,7 +148,7 @@ int opctx_get_params(struct opctx *c, OSSL_PARAM params[])
 	if (window_open(c->key, 1, &w) != 0)
 		return 0;
 	int ok = EVP_PKEY_CTX_get_params(pkey_ctx(c), params) == 1;
-	window_close(&w);
+	window_end(&w, ok);
 	return ok;
 }
 
@@ -182,11 +182,10 @@ int opctx_run(struct opctx *c, unsigned char *out, size_t *outlen, size_t outsiz
 	case OP_DECRYPT: ok = EVP_PKEY_decrypt(c->pctx, out, &n, in, inlen) == 1; break;
 	default: break;
 	}
-	window_close(&w);
-	if (!ok) {
+	if (!window_end(&w, ok) && !ok)
 		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
+	if (!ok)
 		return 0;
-	}
 	*outlen = n;
 	return 1;
 }
@@ -198,7 +197,7 @@ int opctx_update(struct opctx *c, const unsigned char *in, size_t inlen)
 		return 0;
 	int ok = (c->kind == OP_DIGEST_SIGN ? EVP_DigestSignUpdate(c->mctx, in, inlen)
 	                                    : EVP_DigestVerifyUpdate(c->mctx, in, inlen)) == 1;
-	window_close(&w);
+	window_end(&w, ok);
 	return ok;
 }
 
@@ -215,11 +214,10 @@ int opctx_final(struct opctx *c, unsigned char *out, size_t *outlen, size_t outs
 		return 0;
 	size_t n = outsize;
 	int ok = EVP_DigestSignFinal(c->mctx, out, &n) == 1;
-	window_close(&w);
-	if (!ok) {
+	if (!window_end(&w, ok) && !ok)
 		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
+	if (!ok)
 		return 0;
-	}
 	*outlen = n;
 	return 1;
 }
@@ -233,7 +231,7 @@ int opctx_verify(struct opctx *c, const unsigned char *sig, size_t siglen,
 		return -1;
 	int r = digest ? EVP_DigestVerify(c->mctx, sig, siglen, tbs, tbslen)
 	               : EVP_PKEY_verify(c->pctx, sig, siglen, tbs, tbslen);
-	window_close(&w);
+	window_end(&w, r == 1);
 	return r == 1 ? 1 : r == 0 ? 0 : -1;
 }
 
@@ -243,6 +241,6 @@ int opctx_verify_final(struct opctx *c, const unsigned char *sig, size_t siglen)
 	if (!ready(c, 1) || window_open(c->key, 1, &w) != 0)
 		return -1;
 	int r = EVP_DigestVerifyFinal(c->mctx, sig, siglen);
-	window_close(&w);
+	window_end(&w, r == 1);
 	return r == 1 ? 1 : r == 0 ? 0 : -1;
 }

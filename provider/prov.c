@@ -51,12 +51,11 @@ int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[])
 		const char *name = NULL;
 		if (!q || !OSSL_PARAM_get_utf8_string_ptr(q, &name) || !*name)
 			continue;
-		EVP_MD *md = EVP_MD_fetch(p->inner, name, NULL);
-		if (!md) {
-			ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "digest %s", name);
-			return 0;
-		}
-		EVP_MD_free(md);
+		/* A name the inner context does not know is left to the
+		 * operation, which fails with the default provider's error. */
+		ERR_set_mark();
+		EVP_MD_free(EVP_MD_fetch(p->inner, name, NULL));
+		ERR_pop_to_mark();
 	}
 	return 1;
 }
@@ -134,17 +133,88 @@ static void scrub_errors(domain_t *d)
 	}
 }
 
-void window_close(struct window *w)
+/* An error raised inside a window, copied out to be raised again outside. */
+struct kept_error {
+	unsigned long code;
+	int line;
+	char file[96], func[96], data[256];
+};
+
+#define KEPT_ERRORS 8
+
+static void copy_str(char *to, size_t size, const char *from)
 {
+	snprintf(to, size, "%s", from ? from : "");
+}
+
+/*
+ * The errors raised since the window's mark, oldest first, copied (the
+ * domain is still open: their strings may lie in it).  They are what the
+ * default provider said of the operation (a bad padding, an unknown
+ * digest), which the caller must see as it would without this provider.
+ * Needs ERR_STATE's layout, as scrub_errors does.
+ */
+static int keep_errors(struct kept_error *k)
+{
+	ERR_STATE *es = ERR_get_state();
+	int idx[KEPT_ERRORS], n = 0;
+	if (!es)
+		return 0;
+	for (int i = es->top; i != es->bottom && es->err_marks[i] == 0 && n < KEPT_ERRORS;
+	     i = (i > 0 ? i : ERR_NUM_ERRORS) - 1)
+		if (es->err_buffer[i] && !(es->err_flags[i] & ERR_FLAG_CLEAR))
+			idx[n++] = i;
+	for (int j = 0; j < n; j++) {
+		int i = idx[n - 1 - j];
+		k[j].code = es->err_buffer[i];
+		k[j].line = es->err_line[i];
+		copy_str(k[j].file, sizeof k[j].file, es->err_file[i]);
+		copy_str(k[j].func, sizeof k[j].func, es->err_func[i]);
+		copy_str(k[j].data, sizeof k[j].data,
+		         (es->err_data_flags[i] & ERR_TXT_STRING) ? es->err_data[i] : NULL);
+	}
+	return n;
+}
+
+static void raise_kept(const struct kept_error *k, int n)
+{
+	for (int j = 0; j < n; j++) {
+		ERR_new();
+		ERR_set_debug(k[j].file, k[j].line, k[j].func);
+		if (k[j].data[0])
+			ERR_set_error(ERR_GET_LIB(k[j].code), ERR_GET_REASON(k[j].code), "%s", k[j].data);
+		else
+			ERR_set_error(ERR_GET_LIB(k[j].code), ERR_GET_REASON(k[j].code), NULL);
+	}
+}
+
+static int close_window(struct window *w, int keep)
+{
+	struct kept_error kept[KEPT_ERRORS];
+	int n = keep ? keep_errors(kept) : 0;
 	/* Errors raised inside carry text in the domain: drop them there. */
 	ERR_pop_to_mark();
-	if (!w->d)
-		return;
-	if (w->captured)
-		redirect_capture(w->saved);
-	scrub_errors(w->d);
-	pkalloc_wipe_stack(WIPE_STACK);
-	domain_exit(w->d);
+	if (w->d) {
+		if (w->captured)
+			redirect_capture(w->saved);
+		scrub_errors(w->d);
+		pkalloc_wipe_stack(WIPE_STACK);
+		domain_exit(w->d);
+	}
+	/* And raise them again outside, their text in plain memory (or the
+	 * enclosing window's domain). */
+	raise_kept(kept, n);
+	return n;
+}
+
+void window_close(struct window *w)
+{
+	close_window(w, 0);
+}
+
+int window_end(struct window *w, int ok)
+{
+	return close_window(w, !ok);
 }
 
 static EVP_PKEY *warm_keygen(struct pk_prov *p, enum pk_type t)

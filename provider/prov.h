@@ -54,13 +54,20 @@ struct window {
  * domain (public only) gets an empty window.  0, or -1 (error raised). */
 int window_open(const struct pk_key *k, int capture, struct window *w);
 void window_close(struct window *w);
+/* The same, after an operation inside that succeeded (ok) or failed: if
+ * it failed, the errors it raised (the default provider's reasons) are
+ * raised again outside, as OpenSSL gives them without this provider.
+ * Returns how many it raised again. */
+int window_end(struct window *w, int ok);
 
 /* Names of the key types, as OpenSSL's default provider spells them. */
 const char *pk_type_name(enum pk_type t);
 
 /* Fetch the digests a parameter list names (signature or OAEP digests,
  * MGF1's), outside every window, so that the inner context caches them in
- * plain memory, not in a key's domain.  1, or 0 (error raised). */
+ * plain memory, not in a key's domain.  Returns 1: a name the inner
+ * context cannot fetch is left to the operation, which then fails with the
+ * default provider's error, as without this provider. */
 int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[]);
 
 /* A domain for a new key: a fresh one, or the process's shared one (one
