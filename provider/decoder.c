@@ -1,6 +1,6 @@
 /*
- * Decoders from DER (PKCS#8 PrivateKeyInfo, or the type-specific SEC1 and
- * PKCS#1 forms) to a pkalloc key: the DER is
+ * Decoders from DER (PKCS#8 PrivateKeyInfo, encrypted or not, or the
+ * type-specific SEC1 and PKCS#1 forms) to a pkalloc key: the DER is
  * read straight into the new key's domain (capture off: the reading BIO's
  * own buffers stay OpenSSL's), decoded there by the default provider with
  * capture on, and wiped; the key goes to the core by reference, with its
@@ -15,6 +15,8 @@
 #include <openssl/core_object.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/pkcs12.h>
+#include <openssl/proverr.h>
 #include <openssl/x509.h>
 
 #define DER_MAX (64 * 1024)
@@ -30,8 +32,62 @@ static int dec_does_selection(void *provctx, int selection)
 
 struct read_arg {
 	OSSL_CORE_BIO *cin;
+	OSSL_PASSPHRASE_CALLBACK *pw_cb;
+	void *pw_cbarg;
 	int ran;                    /* a domain was made and entered */
 };
+
+#define PASS_MAX 1024
+
+/*
+ * An EncryptedPrivateKeyInfo (encrypted PKCS#8) in der, decrypted inside
+ * the window the caller opened: the passphrase is asked into domain memory
+ * (the caller's callback runs with capture off, so what it keeps, such as
+ * OpenSSL's passphrase cache, is its own plain memory, as without this
+ * provider), and the plaintext PrivateKeyInfo is made in the domain.  1
+ * with *out and *outlen (free with OPENSSL_clear_free), or 0: not
+ * encrypted, or not decrypted (the wrong passphrase).
+ */
+static int decrypt_epki(struct pk_prov *p, struct read_arg *a, const unsigned char *der, size_t len,
+                        unsigned char **out, int *outlen)
+{
+	const unsigned char *q = der;
+	ERR_set_mark();
+	X509_SIG *p8 = d2i_X509_SIG(NULL, &q, (long)len);
+	ERR_pop_to_mark();
+	const X509_ALGOR *alg;
+	const ASN1_OCTET_STRING *oct;
+	size_t passlen = 0;
+	int ok = 0;
+	if (!p8)
+		return 0;
+	X509_SIG_get0(p8, &alg, &oct);
+	domain_t *cap = redirect_capture(NULL);
+	/*
+	 * The cipher, key derivation and digest the key was encrypted with are
+	 * fetched into the inner context's caches, which must not lie in a
+	 * domain: a first run with an empty passphrase, capture off, makes
+	 * them there (its output, the ciphertext decrypted with a wrong key,
+	 * is noise, wiped anyway).
+	 */
+	unsigned char *noise = NULL;
+	int noiselen = 0;
+	ERR_set_mark();
+	PKCS12_pbe_crypt_ex(alg, "", 0, oct->data, oct->length, &noise, &noiselen, 0, p->inner, NULL);
+	ERR_pop_to_mark();
+	OPENSSL_clear_free(noise, noiselen > 0 ? (size_t)noiselen : 0);
+	char *pass = domain_malloc(cap, PASS_MAX);
+	int got = pass && a->pw_cb && a->pw_cb(pass, PASS_MAX, &passlen, NULL, a->pw_cbarg);
+	redirect_capture(cap);
+	if (!got)
+		ERR_raise(ERR_LIB_PROV, PROV_R_UNABLE_TO_GET_PASSPHRASE);
+	else if (passlen <= PASS_MAX)
+		ok = PKCS12_pbe_crypt_ex(alg, pass, (int)passlen, oct->data, oct->length, out, outlen, 0, p->inner,
+		                         NULL) && *outlen > 0;
+	domain_free(pass);                /* wiped */
+	X509_SIG_free(p8);
+	return ok;
+}
 
 /* Inside the new key's window, capturing. */
 static EVP_PKEY *from_der(struct pk_prov *p, void *arg)
@@ -59,9 +115,8 @@ static EVP_PKEY *from_der(struct pk_prov *p, void *arg)
 static int dec_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb, void *data_cbarg,
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
 {
-	(void)pw_cb, (void)pw_cbarg;
 	struct pk_prov *p = ctx;
-	struct read_arg a = { cin, 0 };
+	struct read_arg a = { cin, pw_cb, pw_cbarg, 0 };
 	if (selection != 0 && !(selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY))
 		return 1;                  /* not ours to decode: let others try */
 	ERR_set_mark();
@@ -90,6 +145,64 @@ static int dec_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBAC
 	pk_key_free(k);                   /* NULL if the core took it */
 	return ok;
 }
+
+/*
+ * The decrypting step for "ENCRYPTED PRIVATE KEY" input: the ciphertext is
+ * read into a transient domain and decrypted there, and the plaintext is
+ * handed to the next decoder (one of ours above, which takes it into the
+ * key's own domain) while the transient domain is open read-only for this
+ * thread, capture off; then the domain and all in it are destroyed.
+ * Input that is not encrypted is handed on as it came.
+ */
+static int epki_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb, void *data_cbarg,
+                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
+{
+	(void)selection;
+	struct pk_prov *p = ctx;
+	struct read_arg a = { cin, pw_cb, pw_cbarg, 0 };
+	struct pk_key *t = pk_key_new(p, PK_NTYPES);
+	struct window w;
+	if (!t || !(t->d = pk_domain_get(p)) || window_open(t, 1, &w) != 0) {
+		pk_key_free(t);
+		return 0;
+	}
+	domain_t *cap = redirect_capture(NULL);
+	unsigned char *buf = domain_malloc(cap, DER_MAX), *plain = NULL;
+	size_t len = 0, n = 0;
+	int plainlen = 0, ok = 1, enc = 0;
+	while (buf && len < DER_MAX && pk_bio_read_ex(cin, buf + len, DER_MAX - len, &n) && n > 0)
+		len += n;
+	redirect_capture(cap);
+	if (buf && len > 0 && len < DER_MAX) {
+		enc = decrypt_epki(p, &a, buf, len, &plain, &plainlen);
+		/* The rest of the chain runs with nothing captured here. */
+		redirect_capture(NULL);
+		const unsigned char *out = enc ? plain : buf;
+		OSSL_PARAM params[3] = {
+			OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, (void *)out, enc ? (size_t)plainlen : len),
+			OSSL_PARAM_construct_end(), OSSL_PARAM_construct_end()
+		};
+		if (enc)
+			params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
+			                                             (char *)"PrivateKeyInfo", 0);
+		/* A wrong passphrase: nothing to hand on; errors as OpenSSL's. */
+		if (enc || !ERR_peek_last_error())
+			ok = data_cb(params, data_cbarg);
+		redirect_capture(cap);
+	}
+	OPENSSL_clear_free(plain, plainlen > 0 ? (size_t)plainlen : 0);
+	domain_free(buf);
+	window_end(&w, ok);
+	pk_key_free(t);
+	return ok;
+}
+
+const OSSL_DISPATCH pk_epki_decoder[] = {
+	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx },
+	{ OSSL_FUNC_DECODER_FREECTX, (void (*)(void))dec_freectx },
+	{ OSSL_FUNC_DECODER_DECODE, (void (*)(void))epki_decode },
+	{ 0, NULL }
+};
 
 const OSSL_DISPATCH pk_decoder[] = {
 	{ OSSL_FUNC_DECODER_NEWCTX, (void (*)(void))dec_newctx },

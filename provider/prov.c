@@ -361,6 +361,10 @@ static const OSSL_ALGORITHM decoder[] = {
 	DECODERS("PrivateKeyInfo"),
 	/* SEC1 "EC PRIVATE KEY" and PKCS#1 "RSA PRIVATE KEY" */
 	DECODERS("type-specific"),
+	/* "ENCRYPTED PRIVATE KEY", decrypted inside the key's domain: named as
+	 * the default provider names its decrypting step, so that ours is
+	 * offered the input first (providers listed later go first). */
+	{ "DER", DEC_PROPS("EncryptedPrivateKeyInfo"), pk_epki_decoder, "pkalloc: encrypted PKCS#8 decrypted" },
 	{ NULL, NULL, NULL, NULL }
 };
 

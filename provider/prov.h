@@ -92,7 +92,7 @@ extern const OSSL_DISPATCH pk_ed25519_keymgmt[], pk_x25519_keymgmt[], pk_ec_keym
 extern const OSSL_DISPATCH pk_eddsa_signature[], pk_ecdsa_signature[], pk_rsa_signature[];
 extern const OSSL_DISPATCH pk_keyexch[];
 extern const OSSL_DISPATCH pk_rsa_asym_cipher[];
-extern const OSSL_DISPATCH pk_decoder[];
+extern const OSSL_DISPATCH pk_decoder[], pk_epki_decoder[];
 
 /* The core's BIO reader, from the dispatch table given at init. */
 extern OSSL_FUNC_BIO_read_ex_fn *pk_bio_read_ex;
