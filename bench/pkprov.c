@@ -12,6 +12,8 @@
  * as a server does (PEM_read_bio_PrivateKey, SSL_CTX_use_PrivateKey_file),
  * performs it COUNT times and prints
  *   pkprov: provider NAME       the provider holding the private key
+ *   pkprov: backend NAME        pkalloc's backend, where the provider
+ *                               brought libpkalloc in
  *   pkprov: ns NS               the COUNT operations, all of them
  *   pkprov: server ns NS        TLS only: the server's handshake calls
  * Operations: rsa2048-sign rsa2048-decrypt p256-sign ed25519-sign
@@ -19,6 +21,7 @@
  * Exit 0, or 1 with a message.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,12 @@ static void print_provider(const EVP_PKEY *k)
 {
 	const OSSL_PROVIDER *p = EVP_PKEY_get0_provider(k);
 	printf("pkprov: provider %s\n", p ? OSSL_PROVIDER_get0_name(p) : "(none)");
+	/* libpkalloc is here only as the module's dependency, loaded locally:
+	 * asked for by name, never loaded by this program itself. */
+	void *h = dlopen("libpkalloc.so.0", RTLD_NOW | RTLD_NOLOAD);
+	const char *(*backend)(void) = h ? (const char *(*)(void))dlsym(h, "pkalloc_backend") : NULL;
+	if (backend)
+		printf("pkprov: backend %s\n", backend());
 }
 
 static void write_key(EVP_PKEY *k, const char *name)
