@@ -5,7 +5,9 @@
  * results.md into the output directory and the Markdown to stdout.
  *
  * Usage: bench [-o DIR] [-s SECTION,...] [--wl PATH] [--jemalloc LIB] [--pkalloc LIB]
- * Sections: switch alloc scale domains memory workload secretmem (default: all).
+ * Sections: switch alloc scale domains memory workload secretmem provider
+ * (default: all).  provider (section 8) runs bench/pkprov, built where
+ * OpenSSL 3's libssl is, with and without the OpenSSL provider.
  * Environment: BENCH_QUICK=1 runs everything once with tiny counts (the
  * smoke test; its figures mean nothing); BENCH_REPS and BENCH_TARGET_MS
  * set the repetitions and the length of each.
@@ -45,6 +47,7 @@ static const struct {
 	{ "domains", bench_domains },
 	{ "workload", bench_workload },
 	{ "secretmem", bench_secretmem },
+	{ "provider", bench_provider },
 };
 
 /* Is name one of the comma-separated words of list? */
@@ -73,10 +76,11 @@ static const char *object_of(void *f)
  * workloads must be started the same way. */
 static void find_paths(const char *argv0)
 {
-	static char wl[PATH_MAX], exe[PATH_MAX], dir[PATH_MAX];
+	static char wl[PATH_MAX], exe[PATH_MAX], dir[PATH_MAX], bin[PATH_MAX];
+	snprintf(bin, sizeof bin, "%s", argv0);
+	opt.bindir = dirname(bin);
 	if (!opt.wl) {
-		snprintf(dir, sizeof dir, "%s", argv0);
-		snprintf(wl, sizeof wl, "%s/wl", dirname(dir));
+		snprintf(wl, sizeof wl, "%s/wl", opt.bindir);
 		opt.wl = wl;
 	}
 	if (!opt.jemalloc)
@@ -96,7 +100,7 @@ static void find_paths(const char *argv0)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: bench [-o DIR] [-s switch,alloc,scale,domains,memory,workload] "
+	fprintf(stderr, "usage: bench [-o DIR] [-s switch,alloc,scale,domains,memory,workload,secretmem,provider] "
 	                "[--wl PATH] [--jemalloc LIB] [--pkalloc LIB]\n");
 	exit(2);
 }

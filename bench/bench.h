@@ -1,6 +1,6 @@
 /*
  * The benchmark driver's shared pieces.  Each section (switch.c, alloc.c,
- * scale.c, domains.c, memory.c, workload.c, secretmem.c) measures with measure.c,
+ * scale.c, domains.c, memory.c, workload.c, secretmem.c, provider.c) measures with measure.c,
  * records rows and asks for ratios between rows of the same run; report.c
  * writes them out as CSV and Markdown.
  */
@@ -20,6 +20,7 @@ struct bench_opts {
 	const char *pkalloc;  /* libpkalloc.so to preload */
 	const char *loader;   /* the dynamic loader to start programs with, or NULL */
 	const char *libdir;   /* its --library-path */
+	const char *bindir;   /* where the driver is, and pkprov beside it */
 };
 extern struct bench_opts opt;
 
@@ -94,5 +95,6 @@ void bench_domains(void);
 void bench_memory(void);
 void bench_workload(void);
 void bench_secretmem(void);
+void bench_provider(void);
 
 #endif

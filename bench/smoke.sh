@@ -3,7 +3,8 @@
 # runs every measurement once with tiny counts and no figure is judged.
 # It must exit 0; its CSV files must be well-formed and hold every
 # measurement, with "n/a" only where this machine or build explains it;
-# and a workload whose preload did not take must fail the run.
+# a workload whose preload did not take must fail the run; and the
+# provider section (8) must have run wherever its program and module were built.
 b=${top_builddir:-.}/bench
 tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
@@ -26,7 +27,7 @@ head -n 1 "$tmp/results.csv" | grep -q '^# cpu=.*; backend=\(pku\|mprotect\);' |
 bad=$(awk -F, 'NR > 2 {
 	num = "^-?[0-9.]+(e[-+]?[0-9]+)?$"
 	if (NF != 10) { print NR ": " NF " fields"; next }
-	if ($1 !~ /^(switch|alloc|scale|domains|memory|workload|secretmem)$/) print NR ": section " $1
+	if ($1 !~ /^(switch|alloc|scale|domains|memory|workload|secretmem|provider)$/) print NR ": section " $1
 	if ($4 == "") print NR ": no unit"
 	if ($5 == "n/a") {
 		if ($6 != "n/a" || $7 != "n/a" || $10 !~ /^n\/a: /) print NR ": n/a row without a reason: " $0
@@ -86,6 +87,13 @@ has secretmem "domain_malloc+free inside ordinary domain" 32
 has secretmem "domain_enter+domain_exit secretmem domain" -
 has secretmem "domain_enter+domain_exit ordinary domain" -
 has workload "pkalloc domain_malloc" churn1
+for op in rsa2048-sign rsa2048-decrypt p256-sign ed25519-sign x25519-derive \
+	tls13-p256 tls13-rsa2048 tls12-p256 tls12-rsa2048; do
+	for c in "without provider" "with provider" "tunables alone"; do
+		has provider "$c" $op
+		case $op in tls*) has provider "$c server side" $op ;; esac
+	done
+done
 
 # n/a only where explained: WRPKRU exactly where the CPU has no OSPKE, the
 # pkalloc workloads only in a sanitizer build, nothing else of pkalloc's.
@@ -97,6 +105,13 @@ else
 fi
 bad=$(awk -F, 'NR > 2 && $5 == "n/a" && $10 !~ /no PKU|libsodium|OpenSSL|sanitizer build|no memfd_secret/' "$tmp/results.csv")
 [ -z "$bad" ] || fail "unexplained n/a rows: $bad"
+# The provider's rows are figures wherever pkprov and the module were
+# built outside a sanitizer build.
+if [ -x "$b/pkprov" ] && [ -f "${top_builddir:-.}/provider/.libs/pkalloc.so" ] && [ -z "${SAN_CFLAGS:-}" ]; then
+	for op in rsa2048-sign tls13-p256; do
+		[ "$(value provider "with provider" $op)" != n/a ] || fail "the provider's $op did not run"
+	done
+fi
 [ "$(value memory "live 32 B secrets pkalloc" -)" = 1000 ] || fail "pkalloc did not reach the quick cap of 1000 secrets"
 
 # ratios.csv: 9 fields, ratios numbers or n/a, every goal judged.
@@ -110,11 +125,11 @@ bad=$(awk -F, 'NR > 2 {
 }' "$tmp/ratios.csv")
 [ -z "$bad" ] || fail "ratios.csv: $bad"
 goals=$(awk -F, 'NR > 2 && $7 != ""' "$tmp/ratios.csv" | wc -l)
-# WRPKRU 1, per size 3 x 6, scaling 1, workloads 4.
-[ "$goals" -eq 24 ] || fail "ratios.csv: $goals goals, expected 24"
+# WRPKRU 1, per size 3 x 6, scaling 1, workloads 4, provider 5 + 4 x 2.
+[ "$goals" -eq 37 ] || fail "ratios.csv: $goals goals, expected 37"
 
 for h in "## 1. Domain switch" "## 2. Secret allocation" "## 3. Scaling" "## 4. Many domains" \
-	"## 5. Memory" "## 6. Whole programs" "## Goals"; do
+	"## 5. Memory" "## 6. Whole programs" "## 8. The OpenSSL provider" "## Goals"; do
 	grep -q "^$h" "$tmp/results.md" || fail "results.md: no \"$h\""
 done
 

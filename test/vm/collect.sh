@@ -1,7 +1,8 @@
 #!/bin/sh
 # collect.sh SRCDIR BUILDDIR OUT: copy the test programs, the demo, the
 # examples (aes_gcm where OpenSSL was found), the OpenSSL provider module
-# (where OpenSSL 3 was found) and every shared library they
+# and its configuration with the benchmark's pkprov (where OpenSSL 3 was
+# found) and every shared library they
 # load (the dynamic loader included) into OUT, with the run-tests script,
 # so they run on any x86-64 Linux with no build tools.
 set -eu
@@ -12,7 +13,8 @@ progs=""
 for p in "$builddir"/test/test_* "$builddir"/test/cxx_plain "$builddir"/test/cxx_linked \
 	"$builddir"/test/shim_host "$builddir"/test/dlopen_host \
 	"$builddir"/examples/demo "$builddir"/examples/heartbleed \
-	"$builddir"/examples/tenants "$builddir"/examples/aes_gcm "$builddir"/bench/bench "$builddir"/bench/wl; do
+	"$builddir"/examples/tenants "$builddir"/examples/aes_gcm "$builddir"/bench/bench "$builddir"/bench/wl \
+	"$builddir"/bench/pkprov; do
 	case $p in *.c|*.cc|*.o|*.h|*.log|*.trs) continue ;; esac
 	[ -f "$p" ] && [ -x "$p" ] || continue
 	cp "$p" "$out/bin/"
@@ -23,6 +25,8 @@ done
 if [ -x "$builddir/provider/tests/test_provider" ] && [ -f "$builddir/provider/.libs/pkalloc.so" ]; then
 	mkdir -p "$out/lib/ossl-modules"
 	cp "$builddir/provider/.libs/pkalloc.so" "$out/lib/ossl-modules/"
+	# The configuration the benchmark's provider section runs with.
+	cp "$srcdir/provider/pkalloc.cnf" "$out/"
 	progs="$progs $builddir/provider/.libs/pkalloc.so"
 	for p in "$builddir"/provider/tests/test_provider "$builddir"/provider/tests/test_options; do
 		[ -x "$p" ] || continue
