@@ -1090,6 +1090,19 @@ int main(int argc, char **argv)
 	printf("test_provider: ordinary generations and %d TLS handshakes' key shares are the default "
 	       "provider's (no domain); the server's generated key signed them\n", (int)(sizeof hs / sizeof hs[0]));
 	X509_free(cert);
+	/* A key like one of ours (EC: its curve, by the template). */
+	EVP_PKEY *k2 = NULL;
+	char grp[64];
+	EVP_PKEY_CTX *tc = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+	before = domains_made;
+	CHECK(tc && EVP_PKEY_keygen_init(tc) == 1 && EVP_PKEY_generate(tc, &k2) == 1);
+	CHECK(strcmp(OSSL_PROVIDER_get0_name(EVP_PKEY_get0_provider(k2)), "pkalloc") == 0 && domains_made == before + 1);
+	CHECK(EVP_PKEY_get_utf8_string_param(k2, OSSL_PKEY_PARAM_GROUP_NAME, grp, sizeof grp, NULL) == 1 &&
+	      strcmp(grp, "prime256v1") == 0);
+	exercise(k2, "EC", "P-256", plain);
+	printf("test_provider: a key generated with one of ours as template is ours, on its curve\n");
+	EVP_PKEY_CTX_free(tc);
+	EVP_PKEY_free(k2);
 	EVP_PKEY_free(k);
 
 	OSSL_PROVIDER_unload(pk);
