@@ -1,5 +1,5 @@
 /*
- * Key exchange (ECDH, X25519) with a pkalloc private key.  The default
+ * Key exchange (ECDH, X25519, X448) with a pkalloc private key.  The default
  * provider's context is made afresh for each derivation, inside the key's
  * window (and the peer's, when the peer is a private key of ours too),
  * and freed before they close: it holds a reference to the peer, which
@@ -52,19 +52,7 @@ static void *kex_dupctx(void *ctx)
 static int kex_set_ctx_params(void *ctx, const OSSL_PARAM params[])
 {
 	struct kexctx *c = ctx;
-	if (!params || !params->key)
-		return 1;
-	OSSL_PARAM *m = c->params ? OSSL_PARAM_merge(c->params, params) : OSSL_PARAM_dup(params);
-	if (!m)
-		return 0;
-	/* merge makes a new list pointing into both: own the values. */
-	OSSL_PARAM *d = OSSL_PARAM_dup(m);
-	OSSL_PARAM_free(m);
-	if (!d)
-		return 0;
-	OSSL_PARAM_free(c->params);
-	c->params = d;
-	return 1;
+	return pk_params_merge(&c->params, params);
 }
 
 static int kex_init(void *ctx, void *key, const OSSL_PARAM params[])
@@ -130,7 +118,7 @@ static const OSSL_PARAM *kex_settable(void *ctx, void *provctx)
 {
 	struct kexctx *c = ctx;
 	struct pk_prov *p = provctx;
-	const char *alg = c && c->key && c->key->type == PK_X25519 ? "X25519" : "ECDH";
+	const char *alg = !c || !c->key ? "ECDH" : c->key->type == PK_X25519 ? "X25519" : c->key->type == PK_X448 ? "X448" : "ECDH";
 	EVP_KEYEXCH *x = EVP_KEYEXCH_fetch(p->inner, alg, NULL);
 	const OSSL_PARAM *t = x ? EVP_KEYEXCH_settable_ctx_params(x) : NULL;
 	EVP_KEYEXCH_free(x);

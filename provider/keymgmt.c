@@ -2,8 +2,11 @@
  * Key management: the key record (public facts in plain memory, the
  * default provider's key inside the key's own domain), loading a key a
  * decoder made, import, public export, and the parameters OpenSSL asks
- * of a key.  Private components are never exported: a caller asking for
- * them gets a failure, as from a hardware token.
+ * of a key, and generation: a key generated here is made inside its own
+ * fresh domain from the start (the parameters that shape it, public, are
+ * kept in plain memory until then).  Private components are never
+ * exported: a caller asking for them gets a failure, as from a hardware
+ * token.
  */
 #include "prov.h"
 
@@ -49,7 +52,7 @@ static int cache_public(struct pk_key *k)
 	k->bits = EVP_PKEY_get_bits(e);
 	k->security_bits = EVP_PKEY_get_security_bits(e);
 	k->max_size = EVP_PKEY_get_size(e);
-	if (k->type == PK_RSA) {
+	if (k->type == PK_RSA || k->type == PK_RSA_PSS) {
 		BIGNUM *n = NULL;
 		int len = EVP_PKEY_get_bn_param(e, OSSL_PKEY_PARAM_RSA_N, &n) == 1 ? BN_num_bytes(n) : -1;
 		if (len <= 0 || (size_t)len > sizeof k->pub) {
@@ -99,6 +102,9 @@ static void *km_new_ed25519(void *provctx) { return pk_key_new(provctx, PK_ED255
 static void *km_new_x25519(void *provctx) { return pk_key_new(provctx, PK_X25519); }
 static void *km_new_ec(void *provctx) { return pk_key_new(provctx, PK_EC); }
 static void *km_new_rsa(void *provctx) { return pk_key_new(provctx, PK_RSA); }
+static void *km_new_rsa_pss(void *provctx) { return pk_key_new(provctx, PK_RSA_PSS); }
+static void *km_new_ed448(void *provctx) { return pk_key_new(provctx, PK_ED448); }
+static void *km_new_x448(void *provctx) { return pk_key_new(provctx, PK_X448); }
 static void km_free(void *k) { pk_key_free(k); }
 
 /* A decoder's key, handed over by reference (decoder.c). */
@@ -276,6 +282,8 @@ static const OSSL_PARAM *km_types_ecx(int selection)
 
 #define km_types_ed25519 km_types_ecx
 #define km_types_x25519 km_types_ecx
+#define km_types_ed448 km_types_ecx
+#define km_types_x448 km_types_ecx
 
 static const OSSL_PARAM *km_types_ec(int selection)
 {
@@ -310,6 +318,8 @@ static const OSSL_PARAM *km_types_rsa(int selection)
 	return (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) ? both : pub;
 }
 
+#define km_types_rsa_pss km_types_rsa
+
 /*
  * Export: public parts only.  They are read inside the window with capture
  * off (so into plain memory: public values), and handed to the caller's
@@ -342,6 +352,140 @@ static const char *km_query_ec(int operation_id)
 	return NULL;
 }
 
+/* The default provider's RSA-PSS keys sign with its "RSA" signature,
+ * which takes PSS's restrictions from the key. */
+static const char *km_query_rsa_pss(int operation_id)
+{
+	return operation_id == OSSL_OP_SIGNATURE ? "RSA" : NULL;
+}
+
+/*
+ * Generation.  What shapes the key (curve, bits, public exponent, PSS
+ * restrictions) is collected here, in plain memory: public values.  Each
+ * setting is tried at once on a throwaway generation context of the inner
+ * context, outside every window, so that a bad one fails where it is
+ * given and any digest it names is fetched outside.  The key itself is
+ * made by the default provider inside a fresh domain.
+ */
+struct genctx {
+	struct pk_prov *prov;
+	enum pk_type type;
+	int selection;
+	OSSL_PARAM *params;         /* the caller's settings, merged */
+};
+
+static int gen_check(struct genctx *g, const OSSL_PARAM params[])
+{
+	if (!params || !params->key)
+		return 1;
+	if (!pk_prefetch_digests(g->prov, params))
+		return 0;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(g->prov->inner, pk_type_name(g->type), NULL);
+	int ok = c && EVP_PKEY_keygen_init(c) == 1 && EVP_PKEY_CTX_set_params(c, params) == 1;
+	EVP_PKEY_CTX_free(c);
+	return ok && pk_params_merge(&g->params, params);
+}
+
+static void gen_cleanup(void *genctx)
+{
+	struct genctx *g = genctx;
+	if (g)
+		OSSL_PARAM_free(g->params);
+	free(g);
+}
+
+static void *gen_init(struct pk_prov *p, enum pk_type t, int selection, const OSSL_PARAM params[])
+{
+	struct genctx *g = calloc(1, sizeof *g);
+	if (!g)
+		return NULL;
+	g->prov = p;
+	g->type = t;
+	g->selection = selection;
+	if (!gen_check(g, params)) {
+		gen_cleanup(g);
+		return NULL;
+	}
+	return g;
+}
+
+static int gen_set_params(void *genctx, const OSSL_PARAM params[])
+{
+	return gen_check(genctx, params);
+}
+
+/* The default provider's table: static, valid while inner holds it.
+ * Asked with no generation context too (EVP_PKEY_CTX_settable_params). */
+static const OSSL_PARAM *gen_settable(struct pk_prov *p, enum pk_type t)
+{
+	EVP_KEYMGMT *m = EVP_KEYMGMT_fetch(p->inner, pk_type_name(t), NULL);
+	const OSSL_PARAM *q = m ? EVP_KEYMGMT_gen_settable_params(m) : NULL;
+	EVP_KEYMGMT_free(m);
+	return q;
+}
+
+/* EC only, as in the default provider: the template's curve. */
+static int gen_set_template(void *genctx, void *templ)
+{
+	struct genctx *g = genctx;
+	struct pk_key *k = templ;
+	if (!k || k->type != PK_EC || !k->group[0])
+		return 0;
+	OSSL_PARAM group[2] = { OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, k->group, 0),
+	                        OSSL_PARAM_construct_end() };
+	return gen_check(g, group);
+}
+
+/* Inside the new key's window, capturing. */
+static EVP_PKEY *generate(struct pk_prov *p, void *arg)
+{
+	struct genctx *g = arg;
+	EVP_PKEY *e = NULL;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(p->inner, pk_type_name(g->type), NULL);
+	if (c && EVP_PKEY_keygen_init(c) == 1 && (!g->params || EVP_PKEY_CTX_set_params(c, g->params) == 1))
+		EVP_PKEY_generate(c, &e);
+	EVP_PKEY_CTX_free(c);
+	return e;
+}
+
+/*
+ * The progress callback is not called: it is the caller's code, and it
+ * would run inside the window, allocating into the key's domain.
+ */
+static void *gen(void *genctx, OSSL_CALLBACK *cb, void *cbarg)
+{
+	struct genctx *g = genctx;
+	(void)cb, (void)cbarg;
+	if (!(g->selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY)) {
+		/* Parameters alone are the default provider's to make. */
+		ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "pkalloc generates key pairs only");
+		return NULL;
+	}
+	struct pk_key *k = pk_key_in_domain(g->prov, g->type, generate, g);
+	if (!k)
+		ERR_raise_data(ERR_LIB_PROV, ERR_R_OPERATION_FAIL, "%s key generation failed", pk_type_name(g->type));
+	return k;
+}
+
+#define GEN_INIT(t, T)                                                                          \
+	static void *gen_init_##t(void *provctx, int selection, const OSSL_PARAM params[])     \
+	{                                                                                       \
+		return gen_init(provctx, T, selection, params);                                 \
+	}                                                                                       \
+	static const OSSL_PARAM *gen_settable_##t(void *genctx, void *provctx)                 \
+	{                                                                                       \
+		(void)genctx;                                                                   \
+		return gen_settable(provctx, T);                                                \
+	}
+
+GEN_INIT(ed25519, PK_ED25519)
+GEN_INIT(x25519, PK_X25519)
+GEN_INIT(ec, PK_EC)
+GEN_INIT(rsa, PK_RSA)
+GEN_INIT(rsa_pss, PK_RSA_PSS)
+GEN_INIT(ed448, PK_ED448)
+GEN_INIT(x448, PK_X448)
+
 #define KEYMGMT(t, ...)                                                                        \
 	const OSSL_DISPATCH pk_##t##_keymgmt[] = {                                               \
 		{ OSSL_FUNC_KEYMGMT_NEW, (void (*)(void))km_new_##t },                           \
@@ -355,11 +499,20 @@ static const char *km_query_ec(int operation_id)
 		{ OSSL_FUNC_KEYMGMT_IMPORT_TYPES, (void (*)(void))km_types_##t },                \
 		{ OSSL_FUNC_KEYMGMT_EXPORT, (void (*)(void))km_export },                         \
 		{ OSSL_FUNC_KEYMGMT_EXPORT_TYPES, (void (*)(void))km_types_##t },                \
+		{ OSSL_FUNC_KEYMGMT_GEN_INIT, (void (*)(void))gen_init_##t },                    \
+		{ OSSL_FUNC_KEYMGMT_GEN_SET_PARAMS, (void (*)(void))gen_set_params },            \
+		{ OSSL_FUNC_KEYMGMT_GEN_SETTABLE_PARAMS, (void (*)(void))gen_settable_##t },     \
+		{ OSSL_FUNC_KEYMGMT_GEN, (void (*)(void))gen },                                  \
+		{ OSSL_FUNC_KEYMGMT_GEN_CLEANUP, (void (*)(void))gen_cleanup },                  \
 		__VA_ARGS__                                                                      \
 		{ 0, NULL }                                                                      \
 	};
 
 KEYMGMT(ed25519)
 KEYMGMT(x25519)
-KEYMGMT(ec, { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, (void (*)(void))km_query_ec },)
+KEYMGMT(ec, { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, (void (*)(void))km_query_ec },
+            { OSSL_FUNC_KEYMGMT_GEN_SET_TEMPLATE, (void (*)(void))gen_set_template },)
 KEYMGMT(rsa)
+KEYMGMT(rsa_pss, { OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, (void (*)(void))km_query_rsa_pss },)
+KEYMGMT(ed448)
+KEYMGMT(x448)

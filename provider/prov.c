@@ -36,7 +36,7 @@ OSSL_FUNC_BIO_read_ex_fn *pk_bio_read_ex;
 
 const char *pk_type_name(enum pk_type t)
 {
-	static const char *const names[PK_NTYPES] = { "ED25519", "X25519", "EC", "RSA" };
+	static const char *const names[PK_NTYPES] = { "ED25519", "X25519", "EC", "RSA", "RSA-PSS", "ED448", "X448" };
 	return t < PK_NTYPES ? names[t] : "";
 }
 
@@ -57,6 +57,23 @@ int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[])
 		EVP_MD_free(EVP_MD_fetch(p->inner, name, NULL));
 		ERR_pop_to_mark();
 	}
+	return 1;
+}
+
+int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[])
+{
+	if (!params || !params->key)
+		return 1;
+	OSSL_PARAM *m = *into ? OSSL_PARAM_merge(*into, params) : OSSL_PARAM_dup(params);
+	if (!m)
+		return 0;
+	/* merge makes a new list pointing into both: own the values. */
+	OSSL_PARAM *d = OSSL_PARAM_dup(m);
+	OSSL_PARAM_free(m);
+	if (!d)
+		return 0;
+	OSSL_PARAM_free(*into);
+	*into = d;
 	return 1;
 }
 
@@ -219,9 +236,21 @@ int window_end(struct window *w, int ok)
 
 static EVP_PKEY *warm_keygen(struct pk_prov *p, enum pk_type t)
 {
+	size_t bits = 1024;
+	EVP_PKEY *k = NULL;
+	EVP_PKEY_CTX *c;
+	OSSL_PARAM par[2] = { OSSL_PARAM_construct_end(), OSSL_PARAM_construct_end() };
 	switch (t) {
 	case PK_EC: return EVP_PKEY_Q_keygen(p->inner, NULL, "EC", "P-256");
-	case PK_RSA: return EVP_PKEY_Q_keygen(p->inner, NULL, "RSA", (size_t)1024);
+	case PK_RSA: return EVP_PKEY_Q_keygen(p->inner, NULL, "RSA", bits);
+	case PK_RSA_PSS:
+		/* EVP_PKEY_Q_keygen takes bits for "RSA" only. */
+		par[0] = OSSL_PARAM_construct_size_t(OSSL_PKEY_PARAM_RSA_BITS, &bits);
+		c = EVP_PKEY_CTX_new_from_name(p->inner, "RSA-PSS", NULL);
+		if (c && EVP_PKEY_keygen_init(c) == 1 && EVP_PKEY_CTX_set_params(c, par) == 1)
+			EVP_PKEY_generate(c, &k);
+		EVP_PKEY_CTX_free(c);
+		return k;
 	default: return EVP_PKEY_Q_keygen(p->inner, NULL, pk_type_name(t));
 	}
 }
@@ -294,10 +323,16 @@ static int warm_type(struct pk_prov *p, enum pk_type t)
 	OSSL_PARAM pssp[2] = { OSSL_PARAM_construct_int(OSSL_SIGNATURE_PARAM_PAD_MODE, &pss), OSSL_PARAM_construct_end() };
 	switch (t) {
 	case PK_ED25519:
+	case PK_ED448:
 		ok = warm_sign(p, k2, NULL, NULL);
 		break;
 	case PK_X25519:
+	case PK_X448:
 		ok = (peer = warm_keygen(p, t)) && warm_derive(p, k2, peer);
+		break;
+	case PK_RSA_PSS:
+		/* PSS is the only padding such a key has. */
+		ok = warm_sign(p, k2, "SHA256", NULL);
 		break;
 	case PK_EC:
 		ok = warm_sign(p, k2, "SHA256", NULL) && (peer = warm_keygen(p, t)) && warm_derive(p, k2, peer);
@@ -322,11 +357,16 @@ static const OSSL_ALGORITHM keymgmt[] = {
 	{ "X25519:1.3.101.110", "provider=pkalloc", pk_x25519_keymgmt, "pkalloc X25519" },
 	{ "EC:id-ecPublicKey:1.2.840.10045.2.1", "provider=pkalloc", pk_ec_keymgmt, "pkalloc EC" },
 	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=pkalloc", pk_rsa_keymgmt, "pkalloc RSA" },
+	/* RSASSA-PSS: the name libssl asks a certificate's key for. */
+	{ "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", "provider=pkalloc", pk_rsa_pss_keymgmt, "pkalloc RSA-PSS" },
+	{ "ED448:1.3.101.113", "provider=pkalloc", pk_ed448_keymgmt, "pkalloc Ed448" },
+	{ "X448:1.3.101.111", "provider=pkalloc", pk_x448_keymgmt, "pkalloc X448" },
 	{ NULL, NULL, NULL, NULL }
 };
 
 static const OSSL_ALGORITHM signature[] = {
 	{ "ED25519:Ed25519:1.3.101.112", "provider=pkalloc", pk_eddsa_signature, "pkalloc Ed25519" },
+	{ "ED448:Ed448:1.3.101.113", "provider=pkalloc", pk_eddsa_signature, "pkalloc Ed448" },
 	{ "ECDSA", "provider=pkalloc", pk_ecdsa_signature, "pkalloc ECDSA" },
 	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", "provider=pkalloc", pk_rsa_signature, "pkalloc RSA" },
 	{ NULL, NULL, NULL, NULL }
@@ -335,6 +375,7 @@ static const OSSL_ALGORITHM signature[] = {
 static const OSSL_ALGORITHM keyexch[] = {
 	{ "ECDH", "provider=pkalloc", pk_keyexch, "pkalloc ECDH" },
 	{ "X25519:1.3.101.110", "provider=pkalloc", pk_keyexch, "pkalloc X25519" },
+	{ "X448:1.3.101.111", "provider=pkalloc", pk_keyexch, "pkalloc X448" },
 	{ NULL, NULL, NULL, NULL }
 };
 
@@ -346,8 +387,9 @@ static const OSSL_ALGORITHM asym_cipher[] = {
 /*
  * The decoders, and only they, carry pkalloc.prefer: pkalloc.cnf asks for
  * it (OpenSSL 3.2 and later rank decoders by it).  Key management must
- * not be preferred: a program's key generation would fetch ours, which
- * does not generate.  One decoder per key type, one implementation: the
+ * not be preferred: a program's key generation, the TLS stack's key
+ * shares among it, would fetch ours and make a domain per key; ours
+ * generates only when asked by "provider=pkalloc".  One decoder per key type, one implementation: the
  * first of ours to run decodes a key of any type we serve (see decoder.c).
  */
 #define DEC_PROPS(s) "provider=pkalloc,pkalloc.prefer=yes,input=der,structure=" s
@@ -355,7 +397,10 @@ static const OSSL_ALGORITHM asym_cipher[] = {
 	{ "ED25519:1.3.101.112", DEC_PROPS(s), pk_decoder, "pkalloc Ed25519 from DER" },      \
 	{ "X25519:1.3.101.110", DEC_PROPS(s), pk_decoder, "pkalloc X25519 from DER" },        \
 	{ "EC:id-ecPublicKey:1.2.840.10045.2.1", DEC_PROPS(s), pk_decoder, "pkalloc EC from DER" }, \
-	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", DEC_PROPS(s), pk_decoder, "pkalloc RSA from DER" }
+	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", DEC_PROPS(s), pk_decoder, "pkalloc RSA from DER" }, \
+	{ "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", DEC_PROPS(s), pk_decoder, "pkalloc RSA-PSS from DER" }, \
+	{ "ED448:1.3.101.113", DEC_PROPS(s), pk_decoder, "pkalloc Ed448 from DER" },          \
+	{ "X448:1.3.101.111", DEC_PROPS(s), pk_decoder, "pkalloc X448 from DER" }
 
 static const OSSL_ALGORITHM decoder[] = {
 	DECODERS("PrivateKeyInfo"),

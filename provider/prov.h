@@ -15,7 +15,7 @@
 #include <openssl/evp.h>
 #include <pkalloc.h>
 
-enum pk_type { PK_ED25519, PK_X25519, PK_EC, PK_RSA, PK_NTYPES };
+enum pk_type { PK_ED25519, PK_X25519, PK_EC, PK_RSA, PK_RSA_PSS, PK_ED448, PK_X448, PK_NTYPES };
 
 /* The configuration's choices for keys' domains (pkalloc-provider(7)). */
 enum pk_secretmem { PK_SECRETMEM_NO, PK_SECRETMEM_YES, PK_SECRETMEM_IF_AVAILABLE };
@@ -36,7 +36,8 @@ struct pk_key {
 	int has_priv;
 	int bits, security_bits, max_size;
 	/* Identifies the key among others of its type: the raw public key
-	 * (Ed25519, X25519), the encoded point (EC), the modulus (RSA). */
+	 * (Ed25519, X25519, Ed448, X448), the encoded point (EC), the modulus
+	 * (RSA, RSA-PSS). */
 	unsigned char pub[1024];
 	size_t publen;
 	char group[64];             /* EC curve name, "" otherwise */
@@ -79,6 +80,9 @@ void pk_domain_put(domain_t *d);
 /* With secretmem = yes: can a secret-memory domain be made here?  0, or
  * -1 with errno. */
 int pk_domain_check(struct pk_prov *p);
+/* Merge params into *into (a list of its own, values copied: the caller's
+ * may go away), later values replacing earlier ones.  1, or 0. */
+int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[]);
 
 /* Key records (keymgmt.c). */
 struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t);
@@ -88,7 +92,8 @@ void pk_key_free(struct pk_key *k);
 struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
                                 EVP_PKEY *(*fn)(struct pk_prov *, void *), void *arg);
 
-extern const OSSL_DISPATCH pk_ed25519_keymgmt[], pk_x25519_keymgmt[], pk_ec_keymgmt[], pk_rsa_keymgmt[];
+extern const OSSL_DISPATCH pk_ed25519_keymgmt[], pk_x25519_keymgmt[], pk_ec_keymgmt[], pk_rsa_keymgmt[],
+	pk_rsa_pss_keymgmt[], pk_ed448_keymgmt[], pk_x448_keymgmt[];
 extern const OSSL_DISPATCH pk_eddsa_signature[], pk_ecdsa_signature[], pk_rsa_signature[];
 extern const OSSL_DISPATCH pk_keyexch[];
 extern const OSSL_DISPATCH pk_rsa_asym_cipher[];

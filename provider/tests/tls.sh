@@ -27,7 +27,9 @@ plain genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$t/p256.pem" 
 plain genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$t/p384.pem" 2>/dev/null || exit 99
 plain genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$t/rsa.pem" 2>/dev/null || exit 99
 plain genpkey -algorithm ED25519 -out "$t/ed25519.pem" 2>/dev/null || exit 99
-for k in p256 p384 rsa ed25519; do
+plain genpkey -algorithm RSA-PSS -pkeyopt rsa_keygen_bits:2048 -out "$t/rsapss.pem" 2>/dev/null || exit 99
+plain genpkey -algorithm ED448 -out "$t/ed448.pem" 2>/dev/null || exit 99
+for k in p256 p384 rsa ed25519 rsapss ed448; do
 	# Read with this configuration, the key is the provider's: its
 	# private half cannot be written out.
 	if with pkey -in "$t/$k.pem" -out "$t/out.pem" 2>/dev/null; then
@@ -66,8 +68,10 @@ handshake_ok() {
 }
 
 n=0
-for k in p256 p384 rsa ed25519; do
-	for v in 1.2 1.3; do
+for k in p256 p384 rsa ed25519 rsapss ed448; do
+	vs="1.2 1.3"
+	case $k in rsapss|ed448) vs=1.3;; esac
+	for v in $vs; do
 		# The server's key in the provider.
 		start with -cert "$t/$k.crt" -key "$t/$k.pem" -tls${v%.*}_${v#*.}
 		printf 'GET / HTTP/1.0\r\n\r\n' | plain s_client -connect 127.0.0.1:$port -brief -verify_return_error \
@@ -85,4 +89,4 @@ for k in p256 p384 rsa ed25519; do
 		n=$((n + 2))
 	done
 done
-echo "tls.sh: $n handshakes (P-256, P-384, RSA, Ed25519; TLS 1.2 and 1.3; the provider on either side)"
+echo "tls.sh: $n handshakes (P-256, P-384, RSA, Ed25519: TLS 1.2 and 1.3; RSA-PSS, Ed448: TLS 1.3; the provider on either side)"
