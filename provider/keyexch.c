@@ -1,9 +1,8 @@
 /*
  * Key exchange (ECDH, X25519, X448) with a pkalloc private key.  The default
  * provider's context is made afresh for each derivation, inside the key's
- * window (and the peer's, when the peer is a private key of ours too),
- * and freed before they close: it holds a reference to the peer, which
- * must not outlive the peer's window.  Exports pk_keyexch.
+ * window, with the peer's public half (plain, even when the peer is a
+ * private key of ours), and freed before the window closes.  Exports pk_keyexch.
  */
 #include "prov.h"
 
@@ -59,7 +58,7 @@ static int kex_init(void *ctx, void *key, const OSSL_PARAM params[])
 {
 	struct kexctx *c = ctx;
 	struct pk_key *k = key;
-	if (!k || !k->inner || !k->has_priv) {
+	if (!k || !k->inner || !k->pub_key || !k->has_priv) {
 		ERR_raise(ERR_LIB_PROV, ERR_R_PASSED_INVALID_ARGUMENT);
 		return 0;
 	}
@@ -74,7 +73,7 @@ static int kex_set_peer(void *ctx, void *peer)
 {
 	struct kexctx *c = ctx;
 	struct pk_key *p = peer;
-	if (!p || !p->inner || p->type != c->key->type) {
+	if (!p || !p->pub_key || p->type != c->key->type) {
 		ERR_raise(ERR_LIB_PROV, ERR_R_PASSED_INVALID_ARGUMENT);
 		return 0;
 	}
@@ -85,31 +84,23 @@ static int kex_set_peer(void *ctx, void *peer)
 static int kex_derive(void *ctx, unsigned char *secret, size_t *secretlen, size_t outlen)
 {
 	struct kexctx *c = ctx;
-	struct window wp, wk;
+	struct window w;
 	if (!c->key || !c->peer) {
 		ERR_raise(ERR_LIB_PROV, ERR_R_PASSED_INVALID_ARGUMENT);
 		return 0;
 	}
-	/* The peer's domain (if any) readable, the key's capturing. */
-	if (window_open(c->peer, 0, &wp) != 0)
+	/* The peer's public half is enough: only the key's window opens. */
+	if (window_open(c->key, 1, &w) != 0)
 		return 0;
-	if (window_open(c->key, 1, &wk) != 0) {
-		window_close(&wp);
-		return 0;
-	}
 	size_t n = outlen;
 	EVP_PKEY_CTX *p = EVP_PKEY_CTX_new_from_pkey(c->prov->inner, c->key->inner, NULL);
-	int ok = p && EVP_PKEY_derive_init_ex(p, c->params) == 1 && EVP_PKEY_derive_set_peer(p, c->peer->inner) == 1 &&
+	int ok = p && EVP_PKEY_derive_init_ex(p, c->params) == 1 && EVP_PKEY_derive_set_peer(p, c->peer->pub_key) == 1 &&
 	         EVP_PKEY_derive(p, secret, &n) == 1;
 	EVP_PKEY_CTX_free(p);
-	/* Both keep what failed: the peer's window holds the key's. */
-	window_end(&wk, ok);
-	int said = window_end(&wp, ok);
-	if (!ok) {
-		if (!said)
-			ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
+	if (!window_end(&w, ok) && !ok)
+		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
+	if (!ok)
 		return 0;
-	}
 	*secretlen = n;
 	return 1;
 }

@@ -9,6 +9,7 @@
  * token.
  */
 #include "prov.h"
+#include "redirect.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,57 @@ struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t)
 	if (k) {
 		k->prov = p;
 		k->type = t;
+		pthread_mutex_init(&k->lock, NULL);
 	}
 	return k;
+}
+
+int pk_key_defer(struct pk_key *k, EVP_PKEY_CTX *p, EVP_MD_CTX *m)
+{
+	int ok = -1;
+	pthread_mutex_lock(&k->lock);
+	if (k->npending < PK_PENDING) {
+		k->pending_p[k->npending] = p;
+		k->pending_m[k->npending] = m;
+		__atomic_store_n(&k->npending, k->npending + 1, __ATOMIC_RELAXED);
+		ok = 0;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return ok;
+}
+
+void pk_key_reap(struct pk_key *k)
+{
+	EVP_PKEY_CTX *p[PK_PENDING];
+	EVP_MD_CTX *m[PK_PENDING];
+	pthread_mutex_lock(&k->lock);
+	int n = k->npending;
+	memcpy(p, k->pending_p, sizeof p);
+	memcpy(m, k->pending_m, sizeof m);
+	__atomic_store_n(&k->npending, 0, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&k->lock);
+	for (int i = 0; i < n; i++) {
+		EVP_PKEY_CTX_free(p[i]);
+		EVP_MD_CTX_free(m[i]);
+	}
+}
+
+int pk_key_was_checked(struct pk_key *k, const char *what)
+{
+	int found = 0;
+	pthread_mutex_lock(&k->lock);
+	for (int i = 0; i < k->nchecked && !found; i++)
+		found = strcmp(k->checked[i], what) == 0;
+	pthread_mutex_unlock(&k->lock);
+	return found;
+}
+
+void pk_key_checked(struct pk_key *k, const char *what)
+{
+	pthread_mutex_lock(&k->lock);
+	if (k->nchecked < PK_PENDING && strlen(what) < sizeof k->checked[0])
+		strcpy(k->checked[k->nchecked++], what);
+	pthread_mutex_unlock(&k->lock);
 }
 
 void pk_key_free(struct pk_key *k)
@@ -35,6 +85,9 @@ void pk_key_free(struct pk_key *k)
 	struct window w;
 	if (!k)
 		return;
+	if (k->pub_key != k->inner)
+		EVP_PKEY_free(k->pub_key);
+	/* The window frees the contexts handed over, then the key. */
 	if (k->inner && k->d && window_open(k, 1, &w) == 0) {
 		EVP_PKEY_free(k->inner);
 		window_close(&w);
@@ -42,13 +95,26 @@ void pk_key_free(struct pk_key *k)
 		EVP_PKEY_free(k->inner);
 	}
 	pk_domain_put(k->d);
+	pthread_mutex_destroy(&k->lock);
 	free(k);
 }
 
-/* The public facts, read inside the window, kept outside. */
+/* The public half as a key of its own, plain, from parameters read inside
+ * the window (public values: the caller closes it before this). */
+static EVP_PKEY *public_twin(struct pk_key *k, OSSL_PARAM *params)
+{
+	EVP_PKEY *e = NULL;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(k->prov->inner, pk_type_name(k->type), NULL);
+	if (c && EVP_PKEY_fromdata_init(c) == 1)
+		EVP_PKEY_fromdata(c, &e, EVP_PKEY_PUBLIC_KEY, params);
+	EVP_PKEY_CTX_free(c);
+	return e;
+}
+
+/* The public facts, from the public half, kept in the record. */
 static int cache_public(struct pk_key *k)
 {
-	EVP_PKEY *e = k->inner;
+	EVP_PKEY *e = k->pub_key;
 	k->bits = EVP_PKEY_get_bits(e);
 	k->security_bits = EVP_PKEY_get_security_bits(e);
 	k->max_size = EVP_PKEY_get_size(e);
@@ -87,9 +153,15 @@ struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
 	for (int i = 0; t == PK_NTYPES && k->inner && i < PK_NTYPES; i++)
 		if (EVP_PKEY_is_a(k->inner, pk_type_name((enum pk_type)i)))
 			k->type = (enum pk_type)i;
-	int ok = k->inner && k->type != PK_NTYPES && EVP_PKEY_is_a(k->inner, pk_type_name(k->type)) &&
-	         cache_public(k);
+	int ok = k->inner && k->type != PK_NTYPES && EVP_PKEY_is_a(k->inner, pk_type_name(k->type));
+	/* Its public half read out into plain memory. */
+	OSSL_PARAM *pub = NULL;
+	domain_t *cap = redirect_capture(NULL);
+	ok = ok && EVP_PKEY_todata(k->inner, EVP_PKEY_PUBLIC_KEY, &pub) == 1;
+	redirect_capture(cap);
 	window_close(&w);
+	ok = ok && (k->pub_key = public_twin(k, pub)) && cache_public(k);
+	OSSL_PARAM_free(pub);
 	if (!ok) {
 		pk_key_free(k);
 		return NULL;
@@ -187,7 +259,6 @@ static int km_get_params(void *keydata, OSSL_PARAM params[])
 	struct pk_key *k = keydata;
 	OSSL_PARAM asked[MAX_GET + 1];
 	OSSL_PARAM *from[MAX_GET];
-	struct window w;
 	int n = 0;
 	for (OSSL_PARAM *q = params; q->key; q++) {
 		if (!is_public(q->key))
@@ -200,12 +271,9 @@ static int km_get_params(void *keydata, OSSL_PARAM params[])
 	asked[n] = OSSL_PARAM_construct_end();
 	if (n == 0)
 		return 1;
-	if (!k->inner)
+	if (!k->pub_key)
 		return 0;
-	if (window_open(k, 1, &w) != 0)
-		return 0;
-	int ok = EVP_PKEY_get_params(k->inner, asked);
-	window_close(&w);
+	int ok = EVP_PKEY_get_params(k->pub_key, asked);
 	for (int i = 0; i < n; i++)
 		from[i]->return_size = asked[i].return_size;
 	return ok;
@@ -247,6 +315,7 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
 			return 0;
 		k->d = n->d;
 		k->inner = n->inner;
+		k->pub_key = n->pub_key;
 		k->has_priv = 1;
 		memcpy(k->pub, n->pub, sizeof k->pub);
 		k->publen = n->publen;
@@ -254,15 +323,16 @@ static int km_import(void *keydata, int selection, const OSSL_PARAM params[])
 		k->bits = n->bits;
 		k->security_bits = n->security_bits;
 		k->max_size = n->max_size;
+		pthread_mutex_destroy(&n->lock);
 		free(n);
 		return 1;
 	}
-	k->inner = from_params(k->prov, &a);
+	k->inner = k->pub_key = from_params(k->prov, &a);
 	if (!k->inner)
 		return 0;
 	if (!cache_public(k)) {
 		EVP_PKEY_free(k->inner);
-		k->inner = NULL;
+		k->inner = k->pub_key = NULL;
 		return 0;
 	}
 	return 1;
@@ -320,24 +390,18 @@ static const OSSL_PARAM *km_types_rsa(int selection)
 
 #define km_types_rsa_pss km_types_rsa
 
-/*
- * Export: public parts only.  They are read inside the window with capture
- * off (so into plain memory: public values), and handed to the caller's
- * callback after it closes, where what the callback builds is its own.
- */
+/* Export: public parts only, from the public half. */
 static int km_export(void *keydata, int selection, OSSL_CALLBACK *cb, void *cbarg)
 {
 	struct pk_key *k = keydata;
 	OSSL_PARAM *params = NULL;
-	struct window w;
 	if (selection & OSSL_KEYMGMT_SELECT_PRIVATE_KEY) {
 		ERR_raise_data(ERR_LIB_PROV, ERR_R_UNSUPPORTED, "pkalloc keeps private keys in their domain");
 		return 0;
 	}
-	if (!k->inner || window_open(k, 0, &w) != 0)
+	if (!k->pub_key)
 		return 0;
-	int ok = EVP_PKEY_todata(k->inner, EVP_PKEY_PUBLIC_KEY, &params) == 1;
-	window_close(&w);
+	int ok = EVP_PKEY_todata(k->pub_key, EVP_PKEY_PUBLIC_KEY, &params) == 1;
 	ok = ok && cb(params, cbarg);
 	OSSL_PARAM_free(params);
 	return ok;

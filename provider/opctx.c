@@ -1,13 +1,14 @@
 /*
- * Operation contexts over a pkalloc key (see opctx.h): every call that
- * touches the inner context runs inside the key's window with libcrypto's
+ * Operation contexts over a pkalloc key (see opctx.h).  Every call that
+ * touches the real context runs inside the key's window with libcrypto's
  * allocations captured, so what the default provider makes for the
- * operation (its contexts, EC precomputation, RSA blinding, nonces'
- * temporaries) lies in the key's domain and is freed there.
+ * private operation (its contexts, EC precomputation, RSA blinding,
+ * nonces' temporaries) lies in the key's domain and is freed there.
  */
 #include "opctx.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -21,16 +22,80 @@ struct opctx *opctx_new(struct pk_prov *p)
 	return c;
 }
 
+static int is_private(enum op_kind k)
+{
+	return k == OP_SIGN || k == OP_DIGEST_SIGN || k == OP_DECRYPT;
+}
+
+static int is_digest(enum op_kind k)
+{
+	return k == OP_DIGEST_SIGN || k == OP_DIGEST_VERIFY;
+}
+
+static int has(const struct evpctx *e)
+{
+	return e->pctx || e->mctx;
+}
+
+/* The context the settings go to. */
+static EVP_PKEY_CTX *pkey_ctx(const struct evpctx *e)
+{
+	return e->pctx ? e->pctx : e->mctx ? EVP_MD_CTX_get_pkey_ctx(e->mctx) : NULL;
+}
+
+/* A default-provider context for c's operation on key, with settings. */
+static int make(struct evpctx *e, const struct opctx *c, EVP_PKEY *key, const OSSL_PARAM params[])
+{
+	OSSL_LIB_CTX *lc = c->prov->inner;
+	if (is_digest(c->kind))
+		return (e->mctx = EVP_MD_CTX_new()) != NULL &&
+		       (c->kind == OP_DIGEST_SIGN
+		                ? EVP_DigestSignInit_ex(e->mctx, NULL, c->mdname, lc, NULL, key, params)
+		                : EVP_DigestVerifyInit_ex(e->mctx, NULL, c->mdname, lc, NULL, key, params)) == 1;
+	if (!(e->pctx = EVP_PKEY_CTX_new_from_pkey(lc, key, NULL)))
+		return 0;
+	int ok = 0;
+	switch (c->kind) {
+	case OP_SIGN: ok = EVP_PKEY_sign_init_ex(e->pctx, params) == 1; break;
+	case OP_VERIFY: ok = EVP_PKEY_verify_init_ex(e->pctx, params) == 1; break;
+	case OP_ENCRYPT: ok = EVP_PKEY_encrypt_init_ex(e->pctx, params) == 1; break;
+	case OP_DECRYPT: ok = EVP_PKEY_decrypt_init_ex(e->pctx, params) == 1; break;
+	default: break;
+	}
+	if (ok && c->mdname) {
+		OSSL_PARAM md[2] = { OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, c->mdname, 0),
+		                     OSSL_PARAM_construct_end() };
+		ok = EVP_PKEY_CTX_set_params(e->pctx, md) == 1;
+	}
+	return ok;
+}
+
+static void release(struct evpctx *e)
+{
+	EVP_PKEY_CTX_free(e->pctx);
+	EVP_MD_CTX_free(e->mctx);
+	e->pctx = NULL;
+	e->mctx = NULL;
+}
+
+/* Forget the operation: the check context freed here, the real one handed
+ * to the key, to be freed by its next window (or in one now, if the key
+ * holds enough of them already). */
 static void drop(struct opctx *c)
 {
 	struct window w;
-	if ((c->pctx || c->mctx) && window_open(c->key, 1, &w) == 0) {
-		EVP_PKEY_CTX_free(c->pctx);
-		EVP_MD_CTX_free(c->mctx);
+	release(&c->check);
+	if (has(&c->real) && pk_key_defer(c->key, c->real.pctx, c->real.mctx) != 0 &&
+	    window_open(c->key, 1, &w) == 0) {
+		release(&c->real);
 		window_close(&w);
 	}
-	c->pctx = NULL;
-	c->mctx = NULL;
+	c->real.pctx = NULL;
+	c->real.mctx = NULL;
+	free(c->mdname);
+	c->mdname = NULL;
+	OSSL_PARAM_free(c->params);
+	c->params = NULL;
 }
 
 void opctx_free(struct opctx *c)
@@ -41,6 +106,26 @@ void opctx_free(struct opctx *c)
 	free(c);
 }
 
+/* Inside the key's window: the real context, made at the first need. */
+static int materialize(struct opctx *c)
+{
+	if (has(&c->real))
+		return 1;
+	if (make(&c->real, c, c->key->inner, c->params))
+		return 1;
+	release(&c->real);
+	return 0;
+}
+
+static int copy_evpctx(struct evpctx *to, const struct evpctx *from)
+{
+	if (from->pctx)
+		return (to->pctx = EVP_PKEY_CTX_dup(from->pctx)) != NULL;
+	if (from->mctx)
+		return (to->mctx = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(to->mctx, from->mctx) == 1;
+	return 1;
+}
+
 struct opctx *opctx_dup(const struct opctx *c)
 {
 	struct opctx *n = opctx_new(c->prov);
@@ -49,18 +134,16 @@ struct opctx *opctx_dup(const struct opctx *c)
 		return NULL;
 	n->key = c->key;
 	n->kind = c->kind;
-	if (!c->pctx && !c->mctx)
-		return n;
-	if (window_open(c->key, 1, &w) != 0) {
-		free(n);
-		return NULL;
+	int ok = (!c->mdname || (n->mdname = strdup(c->mdname))) &&
+	         (!c->params || (n->params = OSSL_PARAM_dup(c->params))) && copy_evpctx(&n->check, &c->check);
+	if (ok && has(&c->real)) {
+		if (window_open(c->key, 1, &w) != 0) {
+			opctx_free(n);
+			return NULL;
+		}
+		ok = copy_evpctx(&n->real, &c->real);
+		window_end(&w, ok);
 	}
-	int ok = 1;
-	if (c->pctx)
-		ok = (n->pctx = EVP_PKEY_CTX_dup(c->pctx)) != NULL;
-	if (c->mctx)
-		ok = (n->mctx = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(n->mctx, c->mctx) == 1;
-	window_close(&w);
 	if (!ok) {
 		opctx_free(n);
 		return NULL;
@@ -68,61 +151,56 @@ struct opctx *opctx_dup(const struct opctx *c)
 	return n;
 }
 
-static int needs_private(enum op_kind k)
+/*
+ * The check context, made now if it was not at init (an operation checked
+ * before, without settings).  Outside every window: it fetches the digests
+ * named there, so that the inner context caches them in plain memory.
+ */
+static int need_check(struct opctx *c)
 {
-	return k == OP_SIGN || k == OP_DIGEST_SIGN || k == OP_DECRYPT;
+	if (has(&c->check))
+		return 1;
+	if (c->key && make(&c->check, c, c->key->pub_key, c->params))
+		return 1;
+	release(&c->check);
+	if (c->key)
+		ERR_raise(ERR_LIB_PROV, ERR_R_INIT_FAIL);
+	else
+		ERR_raise(ERR_LIB_PROV, ERR_R_UNSUPPORTED);
+	return 0;
 }
 
 int opctx_init(struct opctx *c, struct pk_key *key, enum op_kind kind, const char *mdname,
                const OSSL_PARAM params[])
 {
-	struct window w;
-	if (!key || !key->inner || (needs_private(kind) && !key->has_priv)) {
+	if (!key || !key->pub_key || (is_private(kind) && !key->has_priv)) {
 		ERR_raise(ERR_LIB_PROV, ERR_R_PASSED_INVALID_ARGUMENT);
 		return 0;
 	}
 	if (mdname && !*mdname)
 		mdname = NULL;
-	OSSL_PARAM md[2] = { OSSL_PARAM_construct_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, (char *)mdname, 0),
-	                     OSSL_PARAM_construct_end() };
-	if ((mdname && !pk_prefetch_digests(c->prov, md)) || !pk_prefetch_digests(c->prov, params))
-		return 0;
 	drop(c);
 	c->key = key;
 	c->kind = kind;
-	if (window_open(key, 1, &w) != 0)
+	if (mdname && !(c->mdname = strdup(mdname)))
 		return 0;
-	OSSL_LIB_CTX *lc = c->prov->inner;
-	int ok = 0;
-	if (kind == OP_DIGEST_SIGN || kind == OP_DIGEST_VERIFY) {
-		ok = (c->mctx = EVP_MD_CTX_new()) != NULL &&
-		     (kind == OP_DIGEST_SIGN
-		              ? EVP_DigestSignInit_ex(c->mctx, NULL, mdname, lc, NULL, key->inner, params)
-		              : EVP_DigestVerifyInit_ex(c->mctx, NULL, mdname, lc, NULL, key->inner, params)) == 1;
-	} else if ((c->pctx = EVP_PKEY_CTX_new_from_pkey(lc, key->inner, NULL))) {
-		switch (kind) {
-		case OP_SIGN: ok = EVP_PKEY_sign_init_ex(c->pctx, params) == 1; break;
-		case OP_VERIFY: ok = EVP_PKEY_verify_init_ex(c->pctx, params) == 1; break;
-		case OP_ENCRYPT: ok = EVP_PKEY_encrypt_init_ex(c->pctx, params) == 1; break;
-		case OP_DECRYPT: ok = EVP_PKEY_decrypt_init_ex(c->pctx, params) == 1; break;
-		default: break;
-		}
-		if (ok && mdname)
-			ok = EVP_PKEY_CTX_set_params(c->pctx, md) == 1;
-	}
-	int said = window_end(&w, ok);
-	if (!ok) {
+	/*
+	 * A private operation set up as before, without settings, needs no
+	 * check now: the same init succeeded on this key.  (libssl sets up
+	 * each handshake's signature twice, once only to probe the digest.)
+	 */
+	char what[48];
+	int plain = is_private(kind) && (!params || !params->key) &&
+	            snprintf(what, sizeof what, "%d:%s", kind, mdname ? mdname : "") < (int)sizeof what;
+	if (plain && pk_key_was_checked(key, what))
+		return 1;
+	if (!make(&c->check, c, key->pub_key, params) || !pk_params_merge(&c->params, params)) {
 		drop(c);
-		if (!said)
-			ERR_raise(ERR_LIB_PROV, ERR_R_INIT_FAIL);
+		return 0;
 	}
-	return ok;
-}
-
-/* Inside the window: the digest context lies in the domain. */
-static EVP_PKEY_CTX *pkey_ctx(struct opctx *c)
-{
-	return c->pctx ? c->pctx : c->mctx ? EVP_MD_CTX_get_pkey_ctx(c->mctx) : NULL;
+	if (plain)
+		pk_key_checked(key, what);
+	return 1;
 }
 
 int opctx_set_params(struct opctx *c, const OSSL_PARAM params[])
@@ -130,11 +208,16 @@ int opctx_set_params(struct opctx *c, const OSSL_PARAM params[])
 	struct window w;
 	if (!params || !params->key)
 		return 1;
-	if ((!c->pctx && !c->mctx) || !pk_prefetch_digests(c->prov, params))
+	if (!need_check(c))
 		return 0;
+	if (EVP_PKEY_CTX_set_params(pkey_ctx(&c->check), params) != 1 || !pk_params_merge(&c->params, params))
+		return 0;
+	if (!has(&c->real))
+		return 1;
+	/* Settings after the first private step: the real context too. */
 	if (window_open(c->key, 1, &w) != 0)
 		return 0;
-	int ok = EVP_PKEY_CTX_set_params(pkey_ctx(c), params) == 1;
+	int ok = EVP_PKEY_CTX_set_params(pkey_ctx(&c->real), params) == 1;
 	if (!window_end(&w, ok) && !ok)
 		ERR_raise(ERR_LIB_PROV, ERR_R_PASSED_INVALID_ARGUMENT);
 	return ok;
@@ -142,105 +225,111 @@ int opctx_set_params(struct opctx *c, const OSSL_PARAM params[])
 
 int opctx_get_params(struct opctx *c, OSSL_PARAM params[])
 {
-	struct window w;
-	if (!c->pctx && !c->mctx)
-		return 0;
-	if (window_open(c->key, 1, &w) != 0)
-		return 0;
-	int ok = EVP_PKEY_CTX_get_params(pkey_ctx(c), params) == 1;
-	window_end(&w, ok);
-	return ok;
+	return need_check(c) && EVP_PKEY_CTX_get_params(pkey_ctx(&c->check), params) == 1;
 }
 
-static int ready(struct opctx *c, int digest)
+/* Initialised: a key, and for the public steps the check context. */
+static int ready(struct opctx *c)
 {
-	if (digest ? c->mctx != NULL : c->pctx != NULL)
+	if (c->key && (is_private(c->kind) || need_check(c)))
 		return 1;
-	ERR_raise(ERR_LIB_PROV, ERR_R_UNSUPPORTED);
+	if (!c->key)
+		ERR_raise(ERR_LIB_PROV, ERR_R_UNSUPPORTED);
 	return 0;
+}
+
+/* A private step on the real context, in one window. */
+enum step { STEP_SIGN, STEP_DIGEST_SIGN, STEP_DECRYPT, STEP_UPDATE, STEP_FINAL };
+
+static int private_step(struct opctx *c, enum step s, unsigned char *out, size_t *n, const unsigned char *in,
+                        size_t inlen)
+{
+	struct window w;
+	if (window_open(c->key, 1, &w) != 0)
+		return 0;
+	int ok = materialize(c);
+	switch (s) {
+	case STEP_SIGN: ok = ok && EVP_PKEY_sign(c->real.pctx, out, n, in, inlen) == 1; break;
+	case STEP_DIGEST_SIGN: ok = ok && EVP_DigestSign(c->real.mctx, out, n, in, inlen) == 1; break;
+	case STEP_DECRYPT: ok = ok && EVP_PKEY_decrypt(c->real.pctx, out, n, in, inlen) == 1; break;
+	case STEP_UPDATE: ok = ok && EVP_DigestSignUpdate(c->real.mctx, in, inlen) == 1; break;
+	case STEP_FINAL: ok = ok && EVP_DigestSignFinal(c->real.mctx, out, n) == 1; break;
+	}
+	if (!window_end(&w, ok) && !ok)
+		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
+	return ok;
 }
 
 int opctx_run(struct opctx *c, unsigned char *out, size_t *outlen, size_t outsize,
               const unsigned char *in, size_t inlen)
 {
-	struct window w;
-	int digest = c->kind == OP_DIGEST_SIGN;
-	if (!ready(c, digest))
+	if (!ready(c))
 		return 0;
-	if (!out && c->kind != OP_ENCRYPT && c->kind != OP_DECRYPT) {
-		*outlen = (size_t)c->key->max_size;
-		return 1;
+	if (c->kind == OP_VERIFY || c->kind == OP_DIGEST_VERIFY) {
+		ERR_raise(ERR_LIB_PROV, ERR_R_UNSUPPORTED);
+		return 0;
 	}
-	if (window_open(c->key, 1, &w) != 0)
-		return 0;
 	size_t n = outsize;
-	int ok = 0;
-	switch (c->kind) {
-	case OP_SIGN: ok = EVP_PKEY_sign(c->pctx, out, &n, in, inlen) == 1; break;
-	case OP_DIGEST_SIGN: ok = EVP_DigestSign(c->mctx, out, &n, in, inlen) == 1; break;
-	case OP_ENCRYPT: ok = EVP_PKEY_encrypt(c->pctx, out, &n, in, inlen) == 1; break;
-	case OP_DECRYPT: ok = EVP_PKEY_decrypt(c->pctx, out, &n, in, inlen) == 1; break;
-	default: break;
+	int ok;
+	if (c->kind == OP_ENCRYPT) {
+		ok = EVP_PKEY_encrypt(c->check.pctx, out, &n, in, inlen) == 1;
+	} else if (!out && c->kind == OP_DECRYPT) {
+		/* The largest output: the public half knows it. */
+		ok = need_check(c) && EVP_PKEY_decrypt(c->check.pctx, NULL, &n, in, inlen) == 1;
+	} else if (!out) {
+		n = (size_t)c->key->max_size;
+		ok = 1;
+	} else {
+		ok = private_step(c, c->kind == OP_SIGN ? STEP_SIGN : c->kind == OP_DIGEST_SIGN ? STEP_DIGEST_SIGN : STEP_DECRYPT,
+		                  out, &n, in, inlen);
 	}
-	if (!window_end(&w, ok) && !ok)
-		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
-	if (!ok)
-		return 0;
-	*outlen = n;
-	return 1;
+	if (ok)
+		*outlen = n;
+	return ok;
 }
 
 int opctx_update(struct opctx *c, const unsigned char *in, size_t inlen)
 {
-	struct window w;
-	if (!ready(c, 1) || window_open(c->key, 1, &w) != 0)
+	if (!ready(c) || !is_digest(c->kind))
 		return 0;
-	int ok = (c->kind == OP_DIGEST_SIGN ? EVP_DigestSignUpdate(c->mctx, in, inlen)
-	                                    : EVP_DigestVerifyUpdate(c->mctx, in, inlen)) == 1;
-	window_end(&w, ok);
-	return ok;
+	if (c->kind == OP_DIGEST_VERIFY)
+		return EVP_DigestVerifyUpdate(c->check.mctx, in, inlen) == 1;
+	return private_step(c, STEP_UPDATE, NULL, NULL, in, inlen);
 }
 
 int opctx_final(struct opctx *c, unsigned char *out, size_t *outlen, size_t outsize)
 {
-	struct window w;
-	if (!ready(c, 1))
+	if (!ready(c) || c->kind != OP_DIGEST_SIGN)
 		return 0;
 	if (!out) {
 		*outlen = (size_t)c->key->max_size;
 		return 1;
 	}
-	if (window_open(c->key, 1, &w) != 0)
-		return 0;
 	size_t n = outsize;
-	int ok = EVP_DigestSignFinal(c->mctx, out, &n) == 1;
-	if (!window_end(&w, ok) && !ok)
-		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
-	if (!ok)
+	if (!private_step(c, STEP_FINAL, out, &n, NULL, 0))
 		return 0;
 	*outlen = n;
 	return 1;
 }
 
+/* Verification needs only the public half: no window. */
 int opctx_verify(struct opctx *c, const unsigned char *sig, size_t siglen,
                  const unsigned char *tbs, size_t tbslen)
 {
-	struct window w;
-	int digest = c->kind == OP_DIGEST_VERIFY;
-	if (!ready(c, digest) || window_open(c->key, 1, &w) != 0)
+	int r = -1;
+	if (!ready(c))
 		return -1;
-	int r = digest ? EVP_DigestVerify(c->mctx, sig, siglen, tbs, tbslen)
-	               : EVP_PKEY_verify(c->pctx, sig, siglen, tbs, tbslen);
-	window_end(&w, r == 1);
+	if (c->kind == OP_DIGEST_VERIFY)
+		r = EVP_DigestVerify(c->check.mctx, sig, siglen, tbs, tbslen);
+	else if (c->kind == OP_VERIFY)
+		r = EVP_PKEY_verify(c->check.pctx, sig, siglen, tbs, tbslen);
 	return r == 1 ? 1 : r == 0 ? 0 : -1;
 }
 
 int opctx_verify_final(struct opctx *c, const unsigned char *sig, size_t siglen)
 {
-	struct window w;
-	if (!ready(c, 1) || window_open(c->key, 1, &w) != 0)
+	if (!ready(c) || c->kind != OP_DIGEST_VERIFY)
 		return -1;
-	int r = EVP_DigestVerifyFinal(c->mctx, sig, siglen);
-	window_end(&w, r == 1);
+	int r = EVP_DigestVerifyFinal(c->check.mctx, sig, siglen);
 	return r == 1 ? 1 : r == 0 ? 0 : -1;
 }

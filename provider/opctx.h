@@ -1,10 +1,15 @@
 /*
- * An operation on a pkalloc key: the default provider's context for it
- * (EVP_PKEY_CTX, or EVP_MD_CTX for the digest-and-sign forms) is made,
- * used, duplicated and freed in the key's domain, inside its window; the
- * caller's parameters are passed through after the digests they name are
- * fetched outside.  The signature and asymmetric cipher operations are
- * thin tables over this.
+ * An operation on a pkalloc key.  Two default-provider contexts stand for
+ * it.  The check context, on the key's public half (plain memory), is made
+ * at init and takes the caller's settings as they come, so that a bad one
+ * fails where it is given, with the default provider's error; it answers
+ * the caller's questions, and does the public operations (verification,
+ * encryption) itself, outside every window.  The real context, on the
+ * private key in its domain, is made inside the key's window at the first
+ * private step (a signature, a decryption) from the settings the check
+ * context accepted, and freed by the next window on the key.  So a
+ * signature costs one window, and a context a program only sets up to
+ * probe what the key supports (as libssl does) costs none.
  */
 #ifndef PKPROV_OPCTX_H
 #define PKPROV_OPCTX_H
@@ -13,12 +18,20 @@
 
 enum op_kind { OP_SIGN, OP_VERIFY, OP_DIGEST_SIGN, OP_DIGEST_VERIFY, OP_ENCRYPT, OP_DECRYPT };
 
+/* One default-provider context: pctx, or mctx for the digest-and-sign forms. */
+struct evpctx {
+	EVP_PKEY_CTX *pctx;
+	EVP_MD_CTX *mctx;
+};
+
 struct opctx {
 	struct pk_prov *prov;
 	struct pk_key *key;
 	enum op_kind kind;
-	EVP_PKEY_CTX *pctx;         /* in key's domain */
-	EVP_MD_CTX *mctx;           /* in key's domain, OP_DIGEST_* */
+	char *mdname;               /* plain: the digest named at init, or NULL */
+	OSSL_PARAM *params;         /* plain: the settings accepted so far */
+	struct evpctx check;        /* on key->pub_key, plain */
+	struct evpctx real;         /* on key->inner, in its domain, or empty */
 };
 
 struct opctx *opctx_new(struct pk_prov *p);

@@ -115,6 +115,8 @@ int window_open(const struct pk_key *k, int capture, struct window *w)
 	if (capture && w->d) {
 		w->saved = redirect_capture(w->d);
 		w->captured = 1;
+		if (__atomic_load_n(&k->npending, __ATOMIC_RELAXED))
+			pk_key_reap((struct pk_key *)k);
 	}
 	ERR_set_mark();
 	return 0;

@@ -9,6 +9,7 @@
 #ifndef PKPROV_H
 #define PKPROV_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 #include <openssl/core.h>
@@ -28,11 +29,29 @@ struct pk_prov {
 	enum pk_secretmem secretmem;
 };
 
+#define PK_PENDING 8
+
 struct pk_key {
 	struct pk_prov *prov;
 	enum pk_type type;
 	domain_t *d;                /* NULL for a public-only key */
 	EVP_PKEY *inner;            /* in d (or plain, public only) */
+	/* The public half alone, plain, in the inner context: what needs no
+	 * private part (parameters, export, verification, encryption, a
+	 * peer's side of a key exchange, checking an operation's settings)
+	 * uses it, outside every window.  The same key as inner for a
+	 * public-only key. */
+	EVP_PKEY *pub_key;
+	/* Operation contexts in d that their users have freed, freed in the
+	 * next window on the key (pk_key_reap): a free costs no window. */
+	pthread_mutex_t lock;
+	int npending;
+	EVP_PKEY_CTX *pending_p[PK_PENDING];
+	EVP_MD_CTX *pending_m[PK_PENDING];
+	/* Operations (kind and digest, no other settings) already checked
+	 * once on the public half: set up again, they need no check. */
+	int nchecked;
+	char checked[PK_PENDING][48];
 	int has_priv;
 	int bits, security_bits, max_size;
 	/* Identifies the key among others of its type: the raw public key
@@ -87,6 +106,16 @@ int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[]);
 /* Key records (keymgmt.c). */
 struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t);
 void pk_key_free(struct pk_key *k);
+/* Hand over contexts in k's domain (either may be NULL) to be freed in the
+ * next window on k.  0, or -1 when the list is full (free them yourself,
+ * inside a window). */
+int pk_key_defer(struct pk_key *k, EVP_PKEY_CTX *p, EVP_MD_CTX *m);
+/* Inside a capturing window on k: free what was handed over. */
+void pk_key_reap(struct pk_key *k);
+/* Was the operation named by what (a short string) checked on k before?
+ * pk_key_checked records that it was. */
+int pk_key_was_checked(struct pk_key *k, const char *what);
+void pk_key_checked(struct pk_key *k, const char *what);
 /* A new key owning a fresh domain, its inner key made by fn inside it;
  * t may be PK_NTYPES: the type fn's key has, if one of ours. */
 struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
