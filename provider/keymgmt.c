@@ -80,6 +80,37 @@ void pk_key_checked(struct pk_key *k, const char *what)
 	pthread_mutex_unlock(&k->lock);
 }
 
+int pk_key_pool_take(struct pk_key *k, const char *what, EVP_PKEY_CTX **p, EVP_MD_CTX **m)
+{
+	int found = -1;
+	pthread_mutex_lock(&k->lock);
+	for (int i = k->npool; i-- > 0 && found;) {
+		if (strcmp(k->pool[i].what, what) != 0)
+			continue;
+		*p = k->pool[i].p;
+		*m = k->pool[i].m;
+		k->pool[i] = k->pool[--k->npool];
+		found = 0;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return found;
+}
+
+int pk_key_pool_put(struct pk_key *k, const char *what, EVP_PKEY_CTX *p, EVP_MD_CTX *m)
+{
+	int ok = -1;
+	pthread_mutex_lock(&k->lock);
+	if (k->npool < PK_PENDING && strlen(what) < sizeof k->pool[0].what) {
+		strcpy(k->pool[k->npool].what, what);
+		k->pool[k->npool].p = p;
+		k->pool[k->npool].m = m;
+		k->npool++;
+		ok = 0;
+	}
+	pthread_mutex_unlock(&k->lock);
+	return ok;
+}
+
 void pk_key_free(struct pk_key *k)
 {
 	struct window w;
@@ -87,8 +118,14 @@ void pk_key_free(struct pk_key *k)
 		return;
 	if (k->pub_key != k->inner)
 		EVP_PKEY_free(k->pub_key);
-	/* The window frees the contexts handed over, then the key. */
+	/* The window frees the contexts handed over, then the pool's, then
+	 * the key. */
 	if (k->inner && k->d && window_open(k, 1, &w) == 0) {
+		for (int i = 0; i < k->npool; i++) {
+			EVP_PKEY_CTX_free(k->pool[i].p);
+			EVP_MD_CTX_free(k->pool[i].m);
+		}
+		k->npool = 0;
 		EVP_PKEY_free(k->inner);
 		window_close(&w);
 	} else if (k->inner && !k->d) {

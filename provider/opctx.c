@@ -43,19 +43,21 @@ static EVP_PKEY_CTX *pkey_ctx(const struct evpctx *e)
 	return e->pctx ? e->pctx : e->mctx ? EVP_MD_CTX_get_pkey_ctx(e->mctx) : NULL;
 }
 
-/* A default-provider context for c's operation on key, with settings. */
-static int make(struct evpctx *e, const struct opctx *c, EVP_PKEY *key, const OSSL_PARAM params[])
+/* A default-provider context for an operation of kind on key, with c's
+ * digest and the settings given. */
+static int make_kind(struct evpctx *e, const struct opctx *c, enum op_kind kind, EVP_PKEY *key,
+                     const OSSL_PARAM params[])
 {
 	OSSL_LIB_CTX *lc = c->prov->inner;
-	if (is_digest(c->kind))
+	if (is_digest(kind))
 		return (e->mctx = EVP_MD_CTX_new()) != NULL &&
-		       (c->kind == OP_DIGEST_SIGN
+		       (kind == OP_DIGEST_SIGN
 		                ? EVP_DigestSignInit_ex(e->mctx, NULL, c->mdname, lc, NULL, key, params)
 		                : EVP_DigestVerifyInit_ex(e->mctx, NULL, c->mdname, lc, NULL, key, params)) == 1;
 	if (!(e->pctx = EVP_PKEY_CTX_new_from_pkey(lc, key, NULL)))
 		return 0;
 	int ok = 0;
-	switch (c->kind) {
+	switch (kind) {
 	case OP_SIGN: ok = EVP_PKEY_sign_init_ex(e->pctx, params) == 1; break;
 	case OP_VERIFY: ok = EVP_PKEY_verify_init_ex(e->pctx, params) == 1; break;
 	case OP_ENCRYPT: ok = EVP_PKEY_encrypt_init_ex(e->pctx, params) == 1; break;
@@ -68,6 +70,23 @@ static int make(struct evpctx *e, const struct opctx *c, EVP_PKEY *key, const OS
 		ok = EVP_PKEY_CTX_set_params(e->pctx, md) == 1;
 	}
 	return ok;
+}
+
+static int make(struct evpctx *e, const struct opctx *c, EVP_PKEY *key, const OSSL_PARAM params[])
+{
+	return make_kind(e, c, c->kind, key, params);
+}
+
+/* Signing with a named digest: hashed outside, the digest signed inside. */
+static int hashing(const struct opctx *c)
+{
+	return c->kind == OP_DIGEST_SIGN && c->mdname;
+}
+
+/* What the real context does: sign a digest, when hashing. */
+static enum op_kind real_kind(const struct opctx *c)
+{
+	return hashing(c) ? OP_SIGN : c->kind;
 }
 
 static void release(struct evpctx *e)
@@ -96,6 +115,10 @@ static void drop(struct opctx *c)
 	c->mdname = NULL;
 	OSSL_PARAM_free(c->params);
 	c->params = NULL;
+	EVP_MD_free(c->md);
+	c->md = NULL;
+	EVP_MD_CTX_free(c->hash);
+	c->hash = NULL;
 }
 
 void opctx_free(struct opctx *c)
@@ -111,7 +134,7 @@ static int materialize(struct opctx *c)
 {
 	if (has(&c->real))
 		return 1;
-	if (make(&c->real, c, c->key->inner, c->params))
+	if (make_kind(&c->real, c, real_kind(c), c->key->inner, c->params))
 		return 1;
 	release(&c->real);
 	return 0;
@@ -135,7 +158,11 @@ struct opctx *opctx_dup(const struct opctx *c)
 	n->key = c->key;
 	n->kind = c->kind;
 	int ok = (!c->mdname || (n->mdname = strdup(c->mdname))) &&
-	         (!c->params || (n->params = OSSL_PARAM_dup(c->params))) && copy_evpctx(&n->check, &c->check);
+	         (!c->params || (n->params = OSSL_PARAM_dup(c->params))) && copy_evpctx(&n->check, &c->check) &&
+	         (!c->md || EVP_MD_up_ref(c->md)) &&
+	         (!c->hash || ((n->hash = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(n->hash, c->hash) == 1));
+	if (ok)
+		n->md = c->md;
 	if (ok && has(&c->real)) {
 		if (window_open(c->key, 1, &w) != 0) {
 			opctx_free(n);
@@ -238,26 +265,62 @@ static int ready(struct opctx *c)
 	return 0;
 }
 
-/* A private step on the real context, in one window. */
-enum step { STEP_SIGN, STEP_DIGEST_SIGN, STEP_DECRYPT, STEP_UPDATE, STEP_FINAL };
+/* The digest, fetched outside every window (so cached in plain memory). */
+static int need_md(struct opctx *c)
+{
+	return c->md || (c->md = EVP_MD_fetch(c->prov->inner, c->mdname, NULL));
+}
+
+/*
+ * A private step, in one window.  A one-shot step of an operation with no
+ * settings but its digest runs on an idle context of the key's pool (made
+ * the first time), given back after; any other on the operation's own
+ * real context.
+ */
+enum step { STEP_SIGN, STEP_DECRYPT, STEP_UPDATE, STEP_FINAL };
 
 static int private_step(struct opctx *c, enum step s, unsigned char *out, size_t *n, const unsigned char *in,
                         size_t inlen)
 {
 	struct window w;
+	enum op_kind kind = real_kind(c);
+	char what[48];
+	int pool = !c->params && !has(&c->real) && (s == STEP_SIGN || s == STEP_DECRYPT) &&
+	           snprintf(what, sizeof what, "%d:%s", kind, c->mdname ? c->mdname : "") < (int)sizeof what;
+	struct evpctx pooled = { NULL, NULL }, *e = pool ? &pooled : &c->real;
 	if (window_open(c->key, 1, &w) != 0)
 		return 0;
-	int ok = materialize(c);
+	int ok = pool ? pk_key_pool_take(c->key, what, &pooled.pctx, &pooled.mctx) == 0 ||
+	                        make_kind(&pooled, c, kind, c->key->inner, NULL)
+	              : materialize(c);
 	switch (s) {
-	case STEP_SIGN: ok = ok && EVP_PKEY_sign(c->real.pctx, out, n, in, inlen) == 1; break;
-	case STEP_DIGEST_SIGN: ok = ok && EVP_DigestSign(c->real.mctx, out, n, in, inlen) == 1; break;
-	case STEP_DECRYPT: ok = ok && EVP_PKEY_decrypt(c->real.pctx, out, n, in, inlen) == 1; break;
-	case STEP_UPDATE: ok = ok && EVP_DigestSignUpdate(c->real.mctx, in, inlen) == 1; break;
-	case STEP_FINAL: ok = ok && EVP_DigestSignFinal(c->real.mctx, out, n) == 1; break;
+	case STEP_SIGN:
+		ok = ok && (kind == OP_SIGN ? EVP_PKEY_sign(e->pctx, out, n, in, inlen)
+		                            : EVP_DigestSign(e->mctx, out, n, in, inlen)) == 1;
+		break;
+	case STEP_DECRYPT: ok = ok && EVP_PKEY_decrypt(e->pctx, out, n, in, inlen) == 1; break;
+	case STEP_UPDATE: ok = ok && EVP_DigestSignUpdate(e->mctx, in, inlen) == 1; break;
+	case STEP_FINAL: ok = ok && EVP_DigestSignFinal(e->mctx, out, n) == 1; break;
 	}
+	/* A context that failed is not trusted again. */
+	if (pool && has(&pooled) && (!ok || pk_key_pool_put(c->key, what, pooled.pctx, pooled.mctx) != 0))
+		release(&pooled);
 	if (!window_end(&w, ok) && !ok)
 		ERR_raise(ERR_LIB_PROV, ERR_R_OPERATION_FAIL);
 	return ok;
+}
+
+/* Sign the digest of in (one-shot), or of what was hashed so far. */
+static int sign_hashed(struct opctx *c, unsigned char *out, size_t *n, const unsigned char *in, size_t inlen,
+                       int one_shot)
+{
+	unsigned char dg[EVP_MAX_MD_SIZE];
+	unsigned int dl = 0;
+	if (!need_md(c))
+		return 0;
+	int ok = one_shot ? EVP_Digest(in, inlen, dg, &dl, c->md, NULL) == 1
+	                  : c->hash && EVP_DigestFinal_ex(c->hash, dg, &dl) == 1;
+	return ok && private_step(c, STEP_SIGN, out, n, dg, dl);
 }
 
 int opctx_run(struct opctx *c, unsigned char *out, size_t *outlen, size_t outsize,
@@ -279,9 +342,10 @@ int opctx_run(struct opctx *c, unsigned char *out, size_t *outlen, size_t outsiz
 	} else if (!out) {
 		n = (size_t)c->key->max_size;
 		ok = 1;
+	} else if (hashing(c)) {
+		ok = sign_hashed(c, out, &n, in, inlen, 1);
 	} else {
-		ok = private_step(c, c->kind == OP_SIGN ? STEP_SIGN : c->kind == OP_DIGEST_SIGN ? STEP_DIGEST_SIGN : STEP_DECRYPT,
-		                  out, &n, in, inlen);
+		ok = private_step(c, c->kind == OP_DECRYPT ? STEP_DECRYPT : STEP_SIGN, out, &n, in, inlen);
 	}
 	if (ok)
 		*outlen = n;
@@ -294,7 +358,14 @@ int opctx_update(struct opctx *c, const unsigned char *in, size_t inlen)
 		return 0;
 	if (c->kind == OP_DIGEST_VERIFY)
 		return EVP_DigestVerifyUpdate(c->check.mctx, in, inlen) == 1;
-	return private_step(c, STEP_UPDATE, NULL, NULL, in, inlen);
+	if (!hashing(c))
+		return private_step(c, STEP_UPDATE, NULL, NULL, in, inlen);
+	if (!c->hash && (!need_md(c) || !(c->hash = EVP_MD_CTX_new()) || EVP_DigestInit_ex2(c->hash, c->md, NULL) != 1)) {
+		EVP_MD_CTX_free(c->hash);
+		c->hash = NULL;
+		return 0;
+	}
+	return EVP_DigestUpdate(c->hash, in, inlen) == 1;
 }
 
 int opctx_final(struct opctx *c, unsigned char *out, size_t *outlen, size_t outsize)
@@ -306,7 +377,8 @@ int opctx_final(struct opctx *c, unsigned char *out, size_t *outlen, size_t outs
 		return 1;
 	}
 	size_t n = outsize;
-	if (!private_step(c, STEP_FINAL, out, &n, NULL, 0))
+	int ok = hashing(c) ? sign_hashed(c, out, &n, NULL, 0, 0) : private_step(c, STEP_FINAL, out, &n, NULL, 0);
+	if (!ok)
 		return 0;
 	*outlen = n;
 	return 1;

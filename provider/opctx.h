@@ -9,7 +9,12 @@
  * private step (a signature, a decryption) from the settings the check
  * context accepted, and freed by the next window on the key.  So a
  * signature costs one window, and a context a program only sets up to
- * probe what the key supports (as libssl does) costs none.
+ * probe what the key supports (as libssl does) costs none.  An operation
+ * without settings but its digest checked once on the key is not checked
+ * again, and takes an idle real context from the key's pool, given back
+ * after, rather than set one up each time.  A message to sign with a
+ * digest is hashed outside, in plain memory (it is no secret): only the
+ * digest is signed in the window.
  */
 #ifndef PKPROV_OPCTX_H
 #define PKPROV_OPCTX_H
@@ -32,6 +37,8 @@ struct opctx {
 	OSSL_PARAM *params;         /* plain: the settings accepted so far */
 	struct evpctx check;        /* on key->pub_key, plain */
 	struct evpctx real;         /* on key->inner, in its domain, or empty */
+	EVP_MD *md;                 /* plain: mdname fetched, when hashing */
+	EVP_MD_CTX *hash;           /* plain: the message so far, when hashing */
 };
 
 struct opctx *opctx_new(struct pk_prov *p);

@@ -31,8 +31,15 @@
 
 OSSL_FUNC_BIO_read_ex_fn *pk_bio_read_ex;
 
-/* Stack the operations inside a window may have used: wiped on close. */
-#define WIPE_STACK (32 * 1024)
+/*
+ * The stack an operation inside a window may have used, wiped on close:
+ * measured at load as twice the deepest of the warm-up's operations (which
+ * do every kind of step a window does), within these bounds.
+ */
+#define WIPE_STACK_MIN (8 * 1024)
+#define WIPE_STACK_MAX (64 * 1024)
+static size_t wipe_stack = WIPE_STACK_MAX;
+static int measured;
 
 const char *pk_type_name(enum pk_type t)
 {
@@ -217,7 +224,7 @@ static int close_window(struct window *w, int keep)
 		if (w->captured)
 			redirect_capture(w->saved);
 		scrub_errors(w->d);
-		pkalloc_wipe_stack(WIPE_STACK);
+		pkalloc_wipe_stack(wipe_stack);
 		domain_exit(w->d);
 	}
 	/* And raise them again outside, their text in plain memory (or the
@@ -351,6 +358,43 @@ out:
 	EVP_PKEY_free(k);
 	EVP_PKEY_free(k2);
 	EVP_PKEY_free(peer);
+	return ok;
+}
+
+/*
+ * How deep below its caller's frame a call reached: the stack below is
+ * painted first, and after the call the lowest byte no longer painted is
+ * the deepest the call wrote.  (Reading below the stack pointer is safe
+ * here: it is the thread's own mapped stack; a signal handler that ran
+ * meanwhile can only make the figure larger.)
+ */
+#define PAINT 0xa5
+#define PROBE_STACK (WIPE_STACK_MAX + 16 * 1024)
+
+static __attribute__((noinline)) void paint_stack(void)
+{
+	unsigned char a[PROBE_STACK];
+	memset(a, PAINT, sizeof a);
+	__asm__ volatile("" : : "r"(a) : "memory");
+}
+
+static __attribute__((noinline)) size_t painted_depth(uintptr_t top)
+{
+	const volatile unsigned char *p = (const volatile unsigned char *)(top - PROBE_STACK);
+	size_t i = 0;
+	while (i < PROBE_STACK && p[i] == PAINT)
+		i++;
+	return PROBE_STACK - i;
+}
+
+static __attribute__((noinline)) int warm_type_measured(struct pk_prov *p, enum pk_type t, size_t *depth)
+{
+	uintptr_t top = (uintptr_t)__builtin_frame_address(0);
+	paint_stack();
+	int ok = warm_type(p, t);
+	size_t d = painted_depth(top);
+	if (d > *depth)
+		*depth = d;
 	return ok;
 }
 
@@ -546,8 +590,17 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 	p->inner = OSSL_LIB_CTX_new();
 	p->dflt = p->inner ? OSSL_PROVIDER_load(p->inner, "default") : NULL;
 	int ok = p->dflt != NULL;
+	size_t depth = 0;
 	for (int t = 0; ok && t < PK_NTYPES; t++)
-		ok = warm_type(p, (enum pk_type)t);
+		ok = warm_type_measured(p, (enum pk_type)t, &depth);
+	if (ok) {
+		size_t want = (2 * depth + 4095) & ~(size_t)4095;
+		want = want < WIPE_STACK_MIN ? WIPE_STACK_MIN : want > WIPE_STACK_MAX ? WIPE_STACK_MAX : want;
+		/* Several instances (library contexts): the deepest. */
+		if (want > __atomic_load_n(&wipe_stack, __ATOMIC_RELAXED) || !measured)
+			__atomic_store_n(&wipe_stack, want, __ATOMIC_RELAXED);
+		measured = 1;
+	}
 	if (!ok) {
 		fprintf(stderr, "pkalloc provider: OpenSSL's default provider does not work here\n");
 		if (p->inner)

@@ -52,6 +52,14 @@ struct pk_key {
 	 * once on the public half: set up again, they need no check. */
 	int nchecked;
 	char checked[PK_PENDING][48];
+	/* Contexts in d for such operations, idle, used again by the next
+	 * one (a context made per operation would cost its setup each time). */
+	int npool;
+	struct {
+		char what[48];
+		EVP_PKEY_CTX *p;
+		EVP_MD_CTX *m;
+	} pool[PK_PENDING];
 	int has_priv;
 	int bits, security_bits, max_size;
 	/* Identifies the key among others of its type: the raw public key
@@ -116,6 +124,11 @@ void pk_key_reap(struct pk_key *k);
  * pk_key_checked records that it was. */
 int pk_key_was_checked(struct pk_key *k, const char *what);
 void pk_key_checked(struct pk_key *k, const char *what);
+/* Inside a window on k: an idle context for the operation what, taken from
+ * k's pool (0), or none there (-1); and one given back (0), or not taken
+ * because the pool is full (-1: free it, inside the window). */
+int pk_key_pool_take(struct pk_key *k, const char *what, EVP_PKEY_CTX **p, EVP_MD_CTX **m);
+int pk_key_pool_put(struct pk_key *k, const char *what, EVP_PKEY_CTX *p, EVP_MD_CTX *m);
 /* A new key owning a fresh domain, its inner key made by fn inside it;
  * t may be PK_NTYPES: the type fn's key has, if one of ours. */
 struct pk_key *pk_key_in_domain(struct pk_prov *p, enum pk_type t,
