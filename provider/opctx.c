@@ -7,6 +7,7 @@
  */
 #include "opctx.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,34 @@ static int hashing(const struct opctx *c)
 static enum op_kind real_kind(const struct opctx *c)
 {
 	return hashing(c) ? OP_SIGN : c->kind;
+}
+
+/*
+ * An operation's shape, written out: its kind, digest and settings (as
+ * merged so far).  1, or 0 when a setting cannot be written so (a type or
+ * length not expected of these operations): such an operation is checked
+ * and set up afresh each time.
+ */
+static int shape(enum op_kind kind, const char *mdname, const OSSL_PARAM *params, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%d:%s", (int)kind, mdname ? mdname : "");
+	for (const OSSL_PARAM *q = params; q && q->key && n > 0 && (size_t)n < size; q++) {
+		char *at = buf + n;
+		size_t left = size - (size_t)n;
+		int64_t i;
+		if (q->data_type == OSSL_PARAM_UTF8_STRING && q->data && !memchr(q->data, ';', q->data_size))
+			n += snprintf(at, left, ";%s=%.*s", q->key, (int)q->data_size, (const char *)q->data);
+		else if ((q->data_type == OSSL_PARAM_INTEGER || q->data_type == OSSL_PARAM_UNSIGNED_INTEGER) &&
+		         OSSL_PARAM_get_int64(q, &i))
+			n += snprintf(at, left, ";%s=%lld", q->key, (long long)i);
+		else if (q->data_type == OSSL_PARAM_OCTET_STRING && q->data_size <= 32) {
+			n += snprintf(at, left, ";%s=", q->key);
+			for (size_t j = 0; j < q->data_size && n > 0 && (size_t)n < size; j++)
+				n += snprintf(buf + n, size - (size_t)n, "%02x", ((const unsigned char *)q->data)[j]);
+		} else
+			return 0;
+	}
+	return n > 0 && (size_t)n < size;
 }
 
 static void release(struct evpctx *e)
@@ -211,21 +240,24 @@ int opctx_init(struct opctx *c, struct pk_key *key, enum op_kind kind, const cha
 	c->kind = kind;
 	if (mdname && !(c->mdname = strdup(mdname)))
 		return 0;
-	/*
-	 * A private operation set up as before, without settings, needs no
-	 * check now: the same init succeeded on this key.  (libssl sets up
-	 * each handshake's signature twice, once only to probe the digest.)
-	 */
-	char what[48];
-	int plain = is_private(kind) && (!params || !params->key) &&
-	            snprintf(what, sizeof what, "%d:%s", kind, mdname ? mdname : "") < (int)sizeof what;
-	if (plain && pk_key_was_checked(key, what))
-		return 1;
-	if (!make(&c->check, c, key->pub_key, params) || !pk_params_merge(&c->params, params)) {
+	if (!pk_params_merge(&c->params, params)) {
 		drop(c);
 		return 0;
 	}
-	if (plain)
+	/*
+	 * A private operation set up as before, with the same settings, needs
+	 * no check now: the same init succeeded on this key.  (libssl sets up
+	 * each handshake's signature twice, once only to probe the digest.)
+	 */
+	char what[PK_SHAPE_MAX];
+	int known = is_private(kind) && shape(kind, c->mdname, c->params, what, sizeof what);
+	if (known && pk_key_was_checked(key, what))
+		return 1;
+	if (!make(&c->check, c, key->pub_key, params)) {
+		drop(c);
+		return 0;
+	}
+	if (known)
 		pk_key_checked(key, what);
 	return 1;
 }
@@ -233,12 +265,30 @@ int opctx_init(struct opctx *c, struct pk_key *key, enum op_kind kind, const cha
 int opctx_set_params(struct opctx *c, const OSSL_PARAM params[])
 {
 	struct window w;
+	char what[PK_SHAPE_MAX];
 	if (!params || !params->key)
 		return 1;
-	if (!need_check(c))
+	if (!c->key) {
+		ERR_raise(ERR_LIB_PROV, ERR_R_UNSUPPORTED);
 		return 0;
-	if (EVP_PKEY_CTX_set_params(pkey_ctx(&c->check), params) != 1 || !pk_params_merge(&c->params, params))
+	}
+	OSSL_PARAM *merged = c->params ? OSSL_PARAM_dup(c->params) : NULL;
+	if ((c->params && !merged) || !pk_params_merge(&merged, params)) {
+		OSSL_PARAM_free(merged);
 		return 0;
+	}
+	/* Settings that made this shape on this key before need no check. */
+	int known = is_private(c->kind) && shape(c->kind, c->mdname, merged, what, sizeof what);
+	if (!(known && !has(&c->check) && pk_key_was_checked(c->key, what))) {
+		if (!need_check(c) || EVP_PKEY_CTX_set_params(pkey_ctx(&c->check), params) != 1) {
+			OSSL_PARAM_free(merged);
+			return 0;
+		}
+		if (known)
+			pk_key_checked(c->key, what);
+	}
+	OSSL_PARAM_free(c->params);
+	c->params = merged;
 	if (!has(&c->real))
 		return 1;
 	/* Settings after the first private step: the real context too. */
@@ -272,10 +322,10 @@ static int need_md(struct opctx *c)
 }
 
 /*
- * A private step, in one window.  A one-shot step of an operation with no
- * settings but its digest runs on an idle context of the key's pool (made
- * the first time), given back after; any other on the operation's own
- * real context.
+ * A private step, in one window.  A one-shot step runs on an idle context
+ * of the key's pool of the operation's shape (made the first time), given
+ * back after; a streaming one, or one whose settings cannot be written
+ * out, on the operation's own real context.
  */
 enum step { STEP_SIGN, STEP_DECRYPT, STEP_UPDATE, STEP_FINAL };
 
@@ -284,14 +334,14 @@ static int private_step(struct opctx *c, enum step s, unsigned char *out, size_t
 {
 	struct window w;
 	enum op_kind kind = real_kind(c);
-	char what[48];
-	int pool = !c->params && !has(&c->real) && (s == STEP_SIGN || s == STEP_DECRYPT) &&
-	           snprintf(what, sizeof what, "%d:%s", kind, c->mdname ? c->mdname : "") < (int)sizeof what;
+	char what[PK_SHAPE_MAX];
+	int pool = !has(&c->real) && (s == STEP_SIGN || s == STEP_DECRYPT) &&
+	           shape(kind, c->mdname, c->params, what, sizeof what);
 	struct evpctx pooled = { NULL, NULL }, *e = pool ? &pooled : &c->real;
 	if (window_open(c->key, 1, &w) != 0)
 		return 0;
 	int ok = pool ? pk_key_pool_take(c->key, what, &pooled.pctx, &pooled.mctx) == 0 ||
-	                        make_kind(&pooled, c, kind, c->key->inner, NULL)
+	                        make_kind(&pooled, c, kind, c->key->inner, c->params)
 	              : materialize(c);
 	switch (s) {
 	case STEP_SIGN:

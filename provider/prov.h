@@ -30,6 +30,7 @@ struct pk_prov {
 };
 
 #define PK_PENDING 8
+#define PK_SHAPE_MAX 192       /* an operation's kind, digest and settings, written out */
 
 struct pk_key {
 	struct pk_prov *prov;
@@ -48,15 +49,16 @@ struct pk_key {
 	int npending;
 	EVP_PKEY_CTX *pending_p[PK_PENDING];
 	EVP_MD_CTX *pending_m[PK_PENDING];
-	/* Operations (kind and digest, no other settings) already checked
-	 * once on the public half: set up again, they need no check. */
+	/* Operations (kind, digest and settings) already checked once on the
+	 * public half: set up again, they need no check. */
 	int nchecked;
-	char checked[PK_PENDING][48];
+	char checked[PK_PENDING][PK_SHAPE_MAX];
 	/* Contexts in d for such operations, idle, used again by the next
-	 * one (a context made per operation would cost its setup each time). */
+	 * of the same shape (a context made per operation would cost its
+	 * setup each time). */
 	int npool;
 	struct {
-		char what[48];
+		char what[PK_SHAPE_MAX];
 		EVP_PKEY_CTX *p;
 		EVP_MD_CTX *m;
 	} pool[PK_PENDING];
