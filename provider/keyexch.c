@@ -48,10 +48,32 @@ static void *kex_dupctx(void *ctx)
 	return n;
 }
 
+/*
+ * Settings are checked as they come on a context over the key's public
+ * half, outside every window: a bad one fails here with the default
+ * provider's error, and what they name (a KDF's digest) is fetched here,
+ * so that the derivation's window fetches nothing new.
+ */
 static int kex_set_ctx_params(void *ctx, const OSSL_PARAM params[])
 {
 	struct kexctx *c = ctx;
-	return pk_params_merge(&c->params, params);
+	OSSL_PARAM *clean = NULL, *merged = NULL;
+	if (!pk_params_clean(params, &clean))
+		return 0;
+	if (!clean)
+		return 1;
+	int ok = (!c->params || (merged = OSSL_PARAM_dup(c->params))) && pk_params_merge(&merged, clean);
+	EVP_PKEY_CTX *q = ok && c->key ? EVP_PKEY_CTX_new_from_pkey(c->prov->inner, c->key->pub_key, NULL) : NULL;
+	ok = ok && (!c->key || (q && EVP_PKEY_derive_init_ex(q, merged) == 1));
+	EVP_PKEY_CTX_free(q);
+	OSSL_PARAM_free(clean);
+	if (!ok) {
+		OSSL_PARAM_free(merged);
+		return 0;
+	}
+	OSSL_PARAM_free(c->params);
+	c->params = merged;
+	return 1;
 }
 
 static int kex_init(void *ctx, void *key, const OSSL_PARAM params[])

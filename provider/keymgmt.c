@@ -477,14 +477,18 @@ struct genctx {
 
 static int gen_check(struct genctx *g, const OSSL_PARAM params[])
 {
-	if (!params || !params->key)
-		return 1;
-	if (!pk_prefetch_digests(g->prov, params))
+	OSSL_PARAM *clean;
+	if (!pk_params_clean(params, &clean))
 		return 0;
+	if (!clean)
+		return 1;
+	pk_prefetch_digests(g->prov, clean);
 	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(g->prov->inner, pk_type_name(g->type), NULL);
-	int ok = c && EVP_PKEY_keygen_init(c) == 1 && EVP_PKEY_CTX_set_params(c, params) == 1;
+	int ok = c && EVP_PKEY_keygen_init(c) == 1 && EVP_PKEY_CTX_set_params(c, clean) == 1;
 	EVP_PKEY_CTX_free(c);
-	return ok && pk_params_merge(&g->params, params);
+	ok = ok && pk_params_merge(&g->params, clean);
+	OSSL_PARAM_free(clean);
+	return ok;
 }
 
 static void gen_cleanup(void *genctx)

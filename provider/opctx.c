@@ -226,8 +226,8 @@ static int need_check(struct opctx *c)
 	return 0;
 }
 
-int opctx_init(struct opctx *c, struct pk_key *key, enum op_kind kind, const char *mdname,
-               const OSSL_PARAM params[])
+static int init(struct opctx *c, struct pk_key *key, enum op_kind kind, const char *mdname,
+                const OSSL_PARAM params[])
 {
 	if (!key || !key->pub_key || (is_private(kind) && !key->has_priv)) {
 		ERR_raise(ERR_LIB_PROV, ERR_R_PASSED_INVALID_ARGUMENT);
@@ -262,7 +262,30 @@ int opctx_init(struct opctx *c, struct pk_key *key, enum op_kind kind, const cha
 	return 1;
 }
 
+int opctx_init(struct opctx *c, struct pk_key *key, enum op_kind kind, const char *mdname,
+               const OSSL_PARAM params[])
+{
+	OSSL_PARAM *clean;
+	if (!pk_params_clean(params, &clean))
+		return 0;
+	int ok = init(c, key, kind, mdname, clean);
+	OSSL_PARAM_free(clean);
+	return ok;
+}
+
+static int set_params(struct opctx *c, const OSSL_PARAM params[]);
+
 int opctx_set_params(struct opctx *c, const OSSL_PARAM params[])
+{
+	OSSL_PARAM *clean;
+	if (!pk_params_clean(params, &clean))
+		return 0;
+	int ok = set_params(c, clean);
+	OSSL_PARAM_free(clean);
+	return ok;
+}
+
+static int set_params(struct opctx *c, const OSSL_PARAM params[])
 {
 	struct window w;
 	char what[PK_SHAPE_MAX];

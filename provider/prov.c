@@ -67,6 +67,33 @@ int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[])
 	return 1;
 }
 
+/* A property query: "properties", "digest-props", "mgf1-properties"... */
+static int is_property_query(const char *key)
+{
+	size_t n = strlen(key);
+	return (n >= 10 && strcmp(key + n - 10, "properties") == 0) || (n >= 5 && strcmp(key + n - 5, "props") == 0);
+}
+
+int pk_params_clean(const OSSL_PARAM params[], OSSL_PARAM **out)
+{
+	size_t n = 0, k = 0;
+	*out = NULL;
+	for (const OSSL_PARAM *q = params; q && q->key; q++)
+		n++;
+	if (n == 0)
+		return 1;
+	OSSL_PARAM *keep = calloc(n + 1, sizeof *keep);
+	if (!keep)
+		return 0;
+	for (const OSSL_PARAM *q = params; q && q->key; q++)
+		if (!is_property_query(q->key))
+			keep[k++] = *q;
+	keep[k] = OSSL_PARAM_construct_end();
+	int ok = k == 0 || (*out = OSSL_PARAM_dup(keep)) != NULL;
+	free(keep);
+	return ok;
+}
+
 int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[])
 {
 	if (!params || !params->key)
@@ -85,6 +112,7 @@ int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[])
 }
 
 static __thread struct pk_prov *warm_for;
+static __thread const void *warm_state[3];
 
 /*
  * What OpenSSL makes lazily per thread, made here, outside: the error
@@ -98,7 +126,14 @@ static __thread struct pk_prov *warm_for;
 static void warm_thread(struct pk_prov *p)
 {
 	unsigned char b;
-	if (warm_for == p)
+	/*
+	 * Checked before every window, not once per thread: a program may
+	 * free them (OPENSSL_thread_stop), and OpenSSL would make them again
+	 * at their next use, inside the window.  Asking for them makes any
+	 * that is missing, here, outside.
+	 */
+	const void *now[3] = { ERR_get_state(), RAND_get0_public(p->inner), RAND_get0_private(p->inner) };
+	if (warm_for == p && memcmp(now, warm_state, sizeof now) == 0)
 		return;
 	ERR_set_mark();
 	for (int i = 0; i < ERR_NUM_ERRORS; i++)
@@ -107,6 +142,7 @@ static void warm_thread(struct pk_prov *p)
 	RAND_bytes_ex(p->inner, &b, 1, 0);
 	RAND_priv_bytes_ex(p->inner, &b, 1, 0);
 	warm_for = p;
+	memcpy(warm_state, now, sizeof now);
 }
 
 int window_open(const struct pk_key *k, int capture, struct window *w)
@@ -245,7 +281,8 @@ int window_end(struct window *w, int ok)
 
 static EVP_PKEY *warm_keygen(struct pk_prov *p, enum pk_type t)
 {
-	size_t bits = 1024;
+	/* Small: the warm-up only has to pass through the code. */
+	size_t bits = 768;
 	EVP_PKEY *k = NULL;
 	EVP_PKEY_CTX *c;
 	OSSL_PARAM par[2] = { OSSL_PARAM_construct_end(), OSSL_PARAM_construct_end() };

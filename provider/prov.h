@@ -109,6 +109,16 @@ void pk_domain_put(domain_t *d);
 /* With secretmem = yes: can a secret-memory domain be made here?  0, or
  * -1 with errno. */
 int pk_domain_check(struct pk_prov *p);
+/*
+ * The caller's settings without property queries ("properties",
+ * "digest-props", ...), copied into *out (NULL when none is left).  The
+ * inner context holds the default provider alone, so they choose nothing;
+ * and a program could otherwise fill the inner context's method cache
+ * with new queries until OpenSSL flushes it, after which the fetches an
+ * operation makes inside a window would put their cache entries in the
+ * key's domain.  1, or 0 (no memory).
+ */
+int pk_params_clean(const OSSL_PARAM params[], OSSL_PARAM **out);
 /* Merge params into *into (a list of its own, values copied: the caller's
  * may go away), later values replacing earlier ones.  1, or 0. */
 int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[]);
