@@ -50,6 +50,10 @@ struct outcome {
 
 static char pkprov[4096], moddir[4096], cnf[4096], keydir[64];
 
+/* Set while counting instructions: pkprov runs under callgrind. */
+static const char *valgrind;
+static long long collected;
+
 static int exists(const char *p)
 {
 	struct stat st;
@@ -83,8 +87,13 @@ static int run_pkprov(const char *op, long n, const struct config *c, struct out
 {
 	char count[24];
 	snprintf(count, sizeof count, "%ld", n);
-	const char *argv[10];
+	const char *argv[16];
 	int k = 0;
+	if (valgrind) {
+		argv[k++] = valgrind;
+		argv[k++] = "--tool=callgrind";
+		argv[k++] = "--callgrind-out-file=/dev/null";
+	}
 	if (opt.loader) {
 		argv[k++] = opt.loader;
 		argv[k++] = "--library-path";
@@ -124,6 +133,8 @@ static int run_pkprov(const char *op, long n, const struct config *c, struct out
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+	if (valgrind)
+		posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
 	posix_spawn_file_actions_addclose(&fa, fds[0]);
 	posix_spawn_file_actions_addclose(&fa, fds[1]);
 	fflush(NULL);
@@ -136,7 +147,7 @@ static int run_pkprov(const char *op, long n, const struct config *c, struct out
 		snprintf(why, whylen, "spawn %s: %s", argv[0], strerror(err));
 		return -1;
 	}
-	char out[1024];
+	char out[4096];
 	size_t len = 0;
 	ssize_t r;
 	while ((r = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
@@ -158,7 +169,12 @@ static int run_pkprov(const char *op, long n, const struct config *c, struct out
 	const char *s = strstr(out, "pkprov: server ns "), *b = strstr(out, "pkprov: backend ");
 	if (!p || !t || sscanf(p, "pkprov: provider %63s", o->provider) != 1 ||
 	    sscanf(t, "pkprov: ns %lf", &o->ns) != 1) {
-		snprintf(why, whylen, "pkprov %s %s: unexpected output: %s", op, c->name, out);
+		snprintf(why, whylen, "pkprov %s %s: unexpected output: %.900s", op, c->name, out);
+		return -1;
+	}
+	const char *ir = valgrind ? strstr(out, "Collected : ") : NULL;
+	if (valgrind && (!ir || sscanf(ir, "Collected : %lld", &collected) != 1)) {
+		snprintf(why, whylen, "pkprov %s %s under callgrind: no count in: %.900s", op, c->name, out);
 		return -1;
 	}
 	o->server_ns = -1;
@@ -207,8 +223,9 @@ static void record_all_na(const char *why)
 		}
 }
 
-/* One operation under every configuration, interleaved. */
-static void operation(const char *op, char *backend, size_t blen)
+/* One operation under every configuration, interleaved.  Returns the
+ * count whose native run lasts about 40 ms, or 0. */
+static long operation(const char *op, char *backend, size_t blen)
 {
 	double us[NCONF][64], sus[NCONF][64];
 	int reps = opt.reps < 64 ? opt.reps : 64, ok[NCONF];
@@ -217,7 +234,7 @@ static void operation(const char *op, char *backend, size_t blen)
 	/* The count: a run of about four repetition targets without the
 	 * provider, from a first run of a few operations (which warms the
 	 * page cache and the CPU's clock). */
-	long n = 2;
+	long n = 2, n40 = 0;
 	if (!opt.quick) {
 		if (run_pkprov(op, 8, &configs[0], &o, why, sizeof why) != 0) {
 			bench_error("%s", why);
@@ -226,6 +243,8 @@ static void operation(const char *op, char *backend, size_t blen)
 			double per = o.ns / 8;
 			n = per > 0 ? (long)(4 * opt.target_ns / per) : 1000;
 			n = n < 8 ? 8 : n > 1000000 ? 1000000 : n;
+			n40 = per > 0 ? (long)(40e6 / per) : 100;
+			n40 = n40 < 8 ? 8 : n40;
 		}
 	}
 	for (int c = 0; c < NCONF; c++) {
@@ -264,6 +283,55 @@ static void operation(const char *op, char *backend, size_t blen)
 		if (is_tls(op))
 			record(S, sn, op, "us/op", sus[c], reps, n);
 	}
+	return ok[0] && ok[1] ? n40 : 0;
+}
+
+/* valgrind on PATH, or NULL. */
+static const char *find_valgrind(void)
+{
+	static char path[4096];
+	const char *dirs = getenv("PATH");
+	for (const char *d = dirs ? dirs : ""; *d; d += strcspn(d, ":"), d += *d == ':') {
+		snprintf(path, sizeof path, "%.*s/valgrind", (int)strcspn(d, ":"), d);
+		if (access(path, X_OK) == 0)
+			return path;
+	}
+	return NULL;
+}
+
+/*
+ * Instructions per operation, with and without the provider, counted by
+ * callgrind: the work an operation costs, which no backend's window
+ * changes (a system call counts as one instruction): the share of the
+ * cost that pku, whose window is two WRPKRU writes, still pays.  Two runs
+ * of different lengths per configuration; their difference divided by the
+ * difference of their counts leaves out loading and the provider's
+ * warm-up.  n is the count whose native run lasts about 40 ms.
+ */
+static void instructions(const char *op, long n)
+{
+	char why[1200], name[64];
+	struct outcome o;
+	long lo = n / 4 < 1 ? 1 : n / 4;
+	for (int c = 0; c < 2; c++) {
+		long long ir[2];
+		int ok = 1;
+		snprintf(name, sizeof name, "instructions %s", configs[c].name);
+		for (int k = 0; k < 2 && ok; k++) {
+			valgrind = find_valgrind();
+			ok = run_pkprov(op, k ? n : lo, &configs[c], &o, why, sizeof why) == 0;
+			valgrind = NULL;
+			ir[k] = collected;
+		}
+		if (!ok || n <= lo) {
+			bench_error("%s", ok ? "instruction counts: too few operations" : why);
+			record_na(S, name, op, "instr/op", "failed (see the log)");
+			continue;
+		}
+		double per = (double)(ir[1] - ir[0]) / (double)(n - lo);
+		record(S, name, op, "instr/op", &per, 1, n);
+	}
+	ratio(S, "instructions with provider", op, "instructions without provider", op, NULL, NULL);
 }
 
 static void ratios(const char *op)
@@ -319,13 +387,29 @@ void bench_provider(void)
 		fprintf(stderr, "bench: the OpenSSL provider did not load: %s\n", msg);
 		why = "n/a: the OpenSSL provider did not load here (see the log)";
 	}
+	long n40[NOPS] = { 0 };
 	if (why)
 		record_all_na(why);
 	else
 		for (int i = 0; i < NOPS; i++)
-			operation(ops[i], backend, sizeof backend);
+			n40[i] = operation(ops[i], backend, sizeof backend);
 	for (int i = 0; i < NOPS; i++)
 		ratios(ops[i]);
+	/* Instruction counts: not in the smoke run (callgrind is slow). */
+	const char *vg = find_valgrind();
+	for (int i = 0; i < NOPS; i++) {
+		char nm[64];
+		const char *na = why ? why : opt.quick ? "n/a: BENCH_QUICK" : !vg ? "n/a: no valgrind" : NULL;
+		if (!na && n40[i] > 0) {
+			instructions(ops[i], n40[i]);
+			continue;
+		}
+		for (int c = 0; c < 2; c++) {
+			snprintf(nm, sizeof nm, "instructions %s", configs[c].name);
+			record_na(S, nm, ops[i], "instr/op", "%s", na ? na : "failed (see the log)");
+		}
+		ratio(S, "instructions with provider", ops[i], "instructions without provider", ops[i], NULL, NULL);
+	}
 	if (!why) {
 		section_line(S, "module %s/pkalloc.so, configuration %s, tunables %s", moddir, cnf, TUNABLES);
 		section_line(S, "backend in the provider's processes: %s (the driver's: %s)",
@@ -333,6 +417,10 @@ void bench_provider(void)
 		if (*backend && strcmp(backend, be) != 0)
 			bench_error("the provider ran on the %s backend, the driver on %s", backend, be);
 	}
+	section_line(S, "instructions: callgrind's count per operation (instr/op rows), the work "
+	             "with and without the provider, which pku pays as it is and mprotect pays "
+	             "plus its system calls and TLB flushes (a system call counts as one "
+	             "instruction)");
 	section_line(S, "%s",
 	             strcmp(*backend ? backend : be, "pku") == 0
 	             ? "backend pku: a window is two WRPKRU writes; what remains is the "
