@@ -145,6 +145,18 @@ if [ -f "$prov" ]; then
 		awk '/^\.Bd -literal/ { inside = 1; next } /^\.Ed/ { if (inside) exit } inside' > "$tmp/cnf"
 	cmp -s "$tmp/cnf" "$src/provider/pkalloc.cnf" ||
 		bad "$prov does not show provider/pkalloc.cnf as it is: $(diff "$tmp/cnf" "$src/provider/pkalloc.cnf" | head -5)"
+	# Every line the provider prints is under its DIAGNOSTICS: the text
+	# of each "pkalloc provider: ..." literal up to its first conversion,
+	# found in the section as rendered.
+	"$MANDOC" -Tascii "$prov" 2>/dev/null | col -b |
+		sed -n '/^DIAGNOSTICS/,/^SEE ALSO/p' | tr -s ' \n' '  ' > "$tmp/pdiag"
+	grep -ho '"pkalloc provider: [^"%]*' "$src"/provider/*.c | sed 's/^"//; s/\\n$//; s/ *(*$//' |
+		sort -u > "$tmp/psaid"
+	[ -s "$tmp/psaid" ] || bad "no \"pkalloc provider:\" line found in $src/provider"
+	while IFS= read -r text; do
+		[ "$text" = "pkalloc provider:" ] && continue
+		grep -qF -- "$text" "$tmp/pdiag" || bad "$prov: DIAGNOSTICS has no line \"$text\""
+	done < "$tmp/psaid"
 else
 	bad "no page for the provider ($prov)"
 fi
