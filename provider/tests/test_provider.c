@@ -11,8 +11,9 @@
  * the DER, are found in the process only inside domain memory, while the
  * same load through the default provider leaves them in plain memory (so
  * the scan can fail); reading the key where it lies, outside an
- * operation, faults (SEGV_PKUERR with protection keys); and four threads
- * sign and verify with one key at once.  Keys generated through the
+ * operation, faults (SEGV_PKUERR with protection keys); four threads
+ * sign and verify with one key at once, and the key signs a certificate
+ * and a TLS 1.3 handshake as a server's, before the scan.  Keys generated through the
  * provider ("provider=pkalloc"), of every type, are the provider's, sign
  * or derive, and their private key, which nobody gave the test, is found
  * inside their domain with the public key as the oracle (and found the
@@ -842,7 +843,8 @@ static X509 *self_signed(EVP_PKEY *k)
 	CHECK(X509_set_version(x, X509_VERSION_3) && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
 	      X509_gmtime_adj(X509_getm_notBefore(x), 0) && X509_gmtime_adj(X509_getm_notAfter(x), 3600) &&
 	      X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0) &&
-	      X509_set_issuer_name(x, nm) && X509_set_pubkey(x, k) && X509_sign(x, k, EVP_sha256()) > 0);
+	      X509_set_issuer_name(x, nm) && X509_set_pubkey(x, k) &&
+	      X509_sign(x, k, EVP_PKEY_is_a(k, "ED25519") || EVP_PKEY_is_a(k, "ED448") ? NULL : EVP_sha256()) > 0);
 	return x;
 }
 
@@ -984,6 +986,14 @@ int main(int argc, char **argv)
 			if (tf)
 				FAIL("%s: %d of %d signatures or verifications failed in %d threads at once", name, tf,
 				     NTHREADS * NROUNDS, NTHREADS);
+			/* A server's work with it too, before the scan: a certificate
+			 * signed with it and a TLS 1.3 handshake it signs. */
+			if (how == STORE_PEM && can_sign(s[i].type)) {
+				X509 *cert = self_signed(k);
+				if (!handshake(k, cert, TLS1_3_VERSION, "X25519"))
+					FAIL("%s: the TLS 1.3 handshake with the key as the server's failed", name);
+				X509_free(cert);
+			}
 
 			struct hits h = { 0 }, hd = { 0 }, hp = { 0 };
 			scan_all(&s[i], &h, &hd, &hp);
@@ -996,7 +1006,10 @@ int main(int argc, char **argv)
 				     how_name[how], h.in_domain, code, want);
 			printf("test_provider: %s via %s: %s, read faults; plain copies: "
 			       "%d of the key, %d of its DER, %d of its PEM text\n",
-			       name, how_name[how], can_sign(s[i].type) ? "signs, verifies both ways" : "derives",
+			       name, how_name[how],
+			       !can_sign(s[i].type) ? "derives"
+			       : how == STORE_PEM ? "signs, verifies both ways, serves a TLS 1.3 handshake"
+			                          : "signs, verifies both ways",
 			       h.plain, hd.plain, hp.plain);
 			if (h.plain || hd.plain) {
 				fprintf(stderr, "test_provider: FAIL: %s via %s left the key in plain memory\n", name,
