@@ -65,11 +65,15 @@ struct secret {
 	const char *type, *group;           /* group: the curve, or NULL */
 	unsigned char der[2048], pem[3072], priv[512];
 	size_t derlen, pemlen, privlen;
+	unsigned char epem[4096];           /* encrypted PKCS#8, PASSPHRASE */
+	size_t epemlen;
 	unsigned char sig[512];             /* the default provider's signature */
 	size_t siglen;
 };
 
 static const unsigned char msg[] = "pkalloc provider test message";
+#define PASSPHRASE "pkalloc provider test passphrase"
+
 
 static domain_t *(*p_domain_of)(const void *);
 static int (*p_domain_enter)(domain_t *, int);
@@ -169,6 +173,13 @@ static void make_secret(struct secret *s, const char *type, const char *group)
 		HARD(pn > 0 && (size_t)pn <= sizeof c.pem);
 		memcpy(c.pem, pem, (size_t)pn);
 		c.pemlen = (size_t)pn;
+		BIO *emem = BIO_new(BIO_s_mem());
+		HARD(emem && PEM_write_bio_PKCS8PrivateKey(emem, k, EVP_aes_256_cbc(), NULL, 0, NULL,
+		                                           (void *)PASSPHRASE) == 1);
+		pn = BIO_get_mem_data(emem, &pem);
+		HARD(pn > 0 && (size_t)pn <= sizeof c.epem);
+		memcpy(c.epem, pem, (size_t)pn);
+		c.epemlen = (size_t)pn;
 		if (group || is_rsa(type)) {
 			/* EC: the scalar; RSA: the first prime. */
 			BIGNUM *d = NULL;
@@ -185,6 +196,7 @@ static void make_secret(struct secret *s, const char *type, const char *group)
 		HARD(!can_sign(type) || EVP_DigestSign(m, c.sig, &c.siglen, msg, sizeof msg) == 1);
 		mask(c.der, sizeof c.der);
 		mask(c.pem, sizeof c.pem);
+		mask(c.epem, sizeof c.epem);
 		mask(c.priv, sizeof c.priv);
 		HARD(write(fd[1], &c, sizeof c) == (ssize_t)sizeof c);
 		_exit(0);
@@ -248,6 +260,28 @@ static EVP_PKEY *load(const struct secret *s, enum how how, OSSL_LIB_CTX *ctx)
 		BIO_free(b);
 	}
 	unlink(path);
+	return k;
+}
+
+/* Masked bytes written to a file (unmasked only there), read as a PEM
+ * key with a passphrase, or as DER; the file is removed. */
+static EVP_PKEY *load_bytes(const unsigned char *masked, size_t len, int pem, const char *pass)
+{
+	char path[] = "/tmp/test_provider.XXXXXX";
+	int fd = mkstemp(path);
+	HARD(fd >= 0);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = masked[i] ^ MASK;
+		HARD(write(fd, &c, 1) == 1);
+	}
+	close(fd);
+	BIO *b = BIO_new_file(path, "rb");
+	HARD(b);
+	EVP_PKEY *k = pem ? PEM_read_bio_PrivateKey_ex(b, NULL, NULL, (void *)pass, NULL, NULL)
+	                  : d2i_PrivateKey_ex_bio(b, NULL, NULL, NULL);
+	BIO_free(b);
+	unlink(path);
+	ERR_clear_error();
 	return k;
 }
 
@@ -1019,6 +1053,46 @@ int main(int argc, char **argv)
 			EVP_PKEY_free(k);
 		}
 	}
+	/*
+	 * Bad input and encrypted keys (P-256 and RSA): a wrong passphrase and
+	 * a truncated DER fail and leave no plain copy of the key; the right
+	 * passphrase gives the provider's key, decrypted inside a domain, with
+	 * no plain copy either.
+	 */
+	static const int bad_of[] = { 1, 3 };
+	for (size_t j = 0; j < sizeof bad_of / sizeof bad_of[0]; j++) {
+		const struct secret *b = &s[bad_of[j]];
+		const char *name = b->group ? b->group : b->type;
+		struct hits hw = { 0 }, ht = { 0 }, he = { 0 }, hd = { 0 }, hp = { 0 };
+		EVP_PKEY *k = load_bytes(b->epem, b->epemlen, 1, "not the passphrase");
+		if (k)
+			FAIL("%s: an encrypted key loaded with a wrong passphrase", name);
+		scan_key(b, &hw);
+		k = load_bytes(b->der, b->derlen - 8, 0, NULL);
+		if (k)
+			FAIL("%s: a truncated DER key loaded", name);
+		scan_key(b, &ht);
+		k = load_bytes(b->epem, b->epemlen, 1, PASSPHRASE);
+		if (!k)
+			FAIL("%s: the encrypted key did not load with its passphrase", name);
+		const OSSL_PROVIDER *kp = EVP_PKEY_get0_provider(k);
+		if (!kp || strcmp(OSSL_PROVIDER_get0_name(kp), "pkalloc") != 0)
+			FAIL("%s: the encrypted key is not the provider's", name);
+		sign_and_verify(k, b, plain);
+		scan_all(b, &he, &hd, &hp);
+		if (!he.domain)
+			FAIL("%s: the decrypted key is nowhere in domain memory", name);
+		printf("test_provider: %s: a wrong passphrase and a truncated DER fail, leaving %d and %d plain "
+		       "copies; the encrypted key with its passphrase is the provider's and signs, %d plain copies "
+		       "of the key, %d of its DER\n", name, hw.plain, ht.plain, he.plain, hd.plain);
+		if (hw.plain || ht.plain || he.plain || hd.plain) {
+			fprintf(stderr, "test_provider: FAIL: %s: bad input or an encrypted key left the key in plain "
+			        "memory\n", name);
+			failed = 1;
+		}
+		EVP_PKEY_free(k);
+	}
+
 	/* Generated through the provider: asked for by property query. */
 	for (size_t i = 0; i < NGENS; i++) {
 		const char *type = gens[i].type, *name = gens[i].group ? gens[i].group : type;
