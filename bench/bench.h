@@ -47,6 +47,12 @@ struct row *measure(const char *section, const char *name, const char *param,
 /* The operation count one repetition of fn needs to last about target ns. */
 long calibrate(bench_fn fn, void *arg, double target);
 double median_of(double *v, int n);
+/* Run argv with envp, its standard output (and error, with both) read into
+ * out (cut at size, NUL-terminated); *status as waitpid gives it; *ns, if
+ * not NULL, the time from its start to its end.  0, or -1 with the reason
+ * in why. */
+int run_program(const char *const *argv, char *const *envp, int both, char *out, size_t size, int *status,
+                double *ns, char *why, size_t whylen);
 
 /* report.c */
 struct row *record(const char *section, const char *name, const char *param,

@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -125,40 +124,10 @@ static int run_pkprov(const char *op, long n, const struct config *c, struct out
 		envp[e++] = "GLIBC_TUNABLES=" TUNABLES;
 	envp[e] = NULL;
 
-	int fds[2];
-	if (pipe(fds) != 0) {
-		snprintf(why, whylen, "pipe: %s", strerror(errno));
-		return -1;
-	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	if (valgrind)
-		posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	posix_spawn_file_actions_addclose(&fa, fds[1]);
-	fflush(NULL);
-	pid_t pid;
-	int err = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	if (err) {
-		close(fds[0]);
-		snprintf(why, whylen, "spawn %s: %s", argv[0], strerror(err));
-		return -1;
-	}
 	char out[4096];
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
-		len += (size_t)r;
-	out[len] = '\0';
-	close(fds[0]);
 	int st;
-	if (waitpid(pid, &st, 0) != pid) {
-		snprintf(why, whylen, "waitpid: %s", strerror(errno));
+	if (run_program(argv, envp, valgrind != NULL, out, sizeof out, &st, NULL, why, whylen) != 0)
 		return -1;
-	}
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		snprintf(why, whylen, "pkprov %s %s: status %#x (its messages are above)", op, c->name, st);
 		return -1;

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,41 +63,12 @@ static int run_wl(const char *workload, long ops, const struct allocator *a, str
 	}
 	envp[e] = NULL;
 
-	int fds[2];
-	if (pipe(fds) != 0) {
-		bench_error("pipe: %s", strerror(errno));
-		return -1;
-	}
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-	posix_spawn_file_actions_addclose(&fa, fds[0]);
-	posix_spawn_file_actions_addclose(&fa, fds[1]);
-	fflush(NULL);
-	pid_t pid;
-	/* posix_spawn, not fork: no copy of this process's page tables in the time. */
-	double t0 = now_ns();
-	int err = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	close(fds[1]);
-	if (err) {
-		close(fds[0]);
-		bench_error("spawn %s: %s", argv[0], strerror(err));
-		return -1;
-	}
-	char out[2048];
-	size_t len = 0;
-	ssize_t r;
-	while ((r = read(fds[0], out + len, sizeof out - 1 - len)) > 0)
-		len += (size_t)r;
-	out[len] = '\0';
-	close(fds[0]);
+	char out[2048], why[256];
 	int st;
-	if (waitpid(pid, &st, 0) != pid) {
-		bench_error("waitpid: %s", strerror(errno));
+	if (run_program(argv, envp, 0, out, sizeof out, &st, &o->ns, why, sizeof why) != 0) {
+		bench_error("%s", why);
 		return -1;
 	}
-	o->ns = now_ns() - t0;
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		bench_error("wl %s under %s: status %#x; output: %s", workload, a->name, st, out);
 		return -1;

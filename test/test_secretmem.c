@@ -9,6 +9,7 @@
  * memfd_secret gives ENOTSUP, never ordinary memory.
  */
 #include "test.h"
+#include "deny_secretmem.h"
 
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -730,15 +731,7 @@ static void test_nofile(void)
 static void enosys_child(void *arg)
 {
 	(void)arg;
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_secret, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
-	CHECK_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
-	CHECK_OK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0));
+	CHECK_OK(deny_memfd_secret());
 	unsigned before = 0;
 	struct pkalloc_stats ps;
 	CHECK_OK(pkalloc_stats(&ps));

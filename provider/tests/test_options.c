@@ -16,8 +16,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +33,9 @@
 #include <openssl/pem.h>
 #include <openssl/provider.h>
 #include <pkalloc.h>
+
+#include "deny_secretmem.h"
+#include "harness.h"
 
 #define FAIL(...) do { fprintf(stderr, "test_options:%d: ", __LINE__); fprintf(stderr, __VA_ARGS__); \
 	fputc('\n', stderr); ERR_print_errors_fp(stderr); exit(1); } while (0)
@@ -167,20 +168,6 @@ static void state_kept_out(EVP_PKEY **k, const char *settings)
 	       "domain touched outside\n", settings);
 }
 
-/* memfd_secret fails with ENOSYS from here on, as on a kernel without it. */
-static void deny_secretmem(void)
-{
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_secret, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { sizeof f / sizeof f[0], f };
-	HARD(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0);
-	HARD(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) == 0);
-}
-
 /* The process's address space in use, in bytes. */
 static rlim_t vm_size(void)
 {
@@ -234,7 +221,7 @@ static void run(const char *mods, const struct variant *v)
 	           "[pkalloc_sect]\nmodule = %s/pkalloc.so\nactivate = 1\n%s\n", mods, v->settings);
 	HARD(fclose(f) == 0);
 	if (v->deny)
-		deny_secretmem();
+		HARD(deny_memfd_secret() == 0);
 	int loaded = OSSL_LIB_CTX_load_config(NULL, cnf) == 1 && OSSL_PROVIDER_available(NULL, "pkalloc");
 	unlink(cnf);
 	if (v->expect == NOT_LOADED || v->expect == ABORTED) {
@@ -315,21 +302,7 @@ static void run(const char *mods, const struct variant *v)
 int main(int argc, char **argv)
 {
 	(void)argc;
-	const char *tun = getenv("GLIBC_TUNABLES");
-	if (!tun || !strstr(tun, "optional_static_tls")) {
-		/* Room for libpkalloc's TLS, which arrives by dlopen. */
-		setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv");
-		return 99;
-	}
-	const char *mods = getenv("PKALLOC_PROVIDER_DIR");
-	char so[4096];
-	if (!mods || snprintf(so, sizeof so, "%s/pkalloc.so", mods) >= (int)sizeof so || access(so, R_OK) != 0) {
-		fprintf(stderr, "SKIP: test_options: no pkalloc.so in PKALLOC_PROVIDER_DIR (%s)\n",
-		        mods ? mods : "not set");
-		return 77;
-	}
+	const char *mods = provider_test_start(argv, "test_options", "glibc.rtld.optional_static_tls=16384");
 	/* The keys are made without any configuration: the children load one. */
 	setenv("OPENSSL_CONF", "/dev/null", 1);
 	make_keys();

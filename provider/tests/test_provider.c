@@ -52,6 +52,8 @@
 #include <openssl/x509.h>
 #include <pkalloc.h>
 
+#include "harness.h"
+
 #define FAIL(...) do { fprintf(stderr, "%s:%d: ", __FILE__, __LINE__); \
 	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); ERR_print_errors_fp(stderr); exit(1); } while (0)
 #define CHECK(c) do { if (!(c)) FAIL("check failed: %s", #c); } while (0)
@@ -917,20 +919,8 @@ int main(int argc, char **argv)
 	 * cache, such as stdio's buffers, which hold a key file's bytes when
 	 * it was read through a FILE (BIO_new_file).  Set here if missing.
 	 */
-	const char *tun = getenv("GLIBC_TUNABLES");
-	if (!tun || !strstr(tun, "optional_static_tls") || !strstr(tun, "malloc.perturb")) {
-		setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=16384:glibc.malloc.perturb=165", 1);
-		execv("/proc/self/exe", argv);
-		perror("execv");
-		return 99;
-	}
-	const char *mods = getenv("PKALLOC_PROVIDER_DIR");
-	char so[4096];
-	if (!mods || snprintf(so, sizeof so, "%s/pkalloc.so", mods) >= (int)sizeof so || access(so, R_OK) != 0) {
-		fprintf(stderr, "SKIP: test_provider: no pkalloc.so in PKALLOC_PROVIDER_DIR (%s): the provider was not built\n",
-		        mods ? mods : "not set");
-		return 77;
-	}
+	const char *mods = provider_test_start(argv, "test_provider",
+	                                       "glibc.rtld.optional_static_tls=16384:glibc.malloc.perturb=165");
 	OSSL_LIB_CTX *plain = OSSL_LIB_CTX_new();
 	HARD(plain && OSSL_PROVIDER_load(plain, "default"));
 
