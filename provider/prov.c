@@ -487,8 +487,11 @@ static const OSSL_ALGORITHM asym_cipher[] = {
 
 static const OSSL_ALGORITHM decoder[] = {
 	DECODERS("PrivateKeyInfo"),
-	/* SEC1 "EC PRIVATE KEY" and PKCS#1 "RSA PRIVATE KEY" */
-	DECODERS("type-specific"),
+	/* SEC1 "EC PRIVATE KEY" and PKCS#1 "RSA PRIVATE KEY": only these two
+	 * types have such a form (every decoder registered makes each
+	 * certificate's public key decoding walk more of them). */
+	{ "EC:id-ecPublicKey:1.2.840.10045.2.1", DEC_PROPS("type-specific"), pk_decoder, "pkalloc EC from SEC1" },
+	{ "RSA:rsaEncryption:1.2.840.113549.1.1.1", DEC_PROPS("type-specific"), pk_decoder, "pkalloc RSA from PKCS#1" },
 	/* "ENCRYPTED PRIVATE KEY", decrypted inside the key's domain: named as
 	 * the default provider names its decrypting step, so that ours is
 	 * offered the input first (providers listed later go first). */
