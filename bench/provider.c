@@ -33,12 +33,15 @@ struct config {
 	const char *name;
 	int provider;   /* the provider's configuration and modules */
 	int tunables;   /* the glibc tunables pkalloc.cnf asks for */
+	int winfree;    /* bench/winfree.so preloaded: windows cost nothing */
 };
 
 static const struct config configs[] = {
-	{ "without provider", 0, 0 },
-	{ "with provider", 1, 1 },
-	{ "tunables alone", 0, 1 },
+	{ "without provider", 0, 0, 0 },
+	{ "with provider", 1, 1, 0 },
+	{ "tunables alone", 0, 1, 0 },
+	/* Where there are no protection keys: an estimate of pku's figures. */
+	{ "windows free", 1, 1, 1 },
 };
 enum { NCONF = sizeof configs / sizeof configs[0] };
 
@@ -47,7 +50,9 @@ struct outcome {
 	char provider[64], backend[16];
 };
 
-static char pkprov[4096], moddir[4096], cnf[4096], keydir[64];
+static char pkprov[4096], moddir[4096], cnf[4096], keydir[64], winfree[4096];
+/* Why the windows-free runs do not run, or NULL. */
+static const char *winfree_na;
 
 /* Set while counting instructions: pkprov runs under callgrind. */
 static const char *valgrind;
@@ -72,6 +77,9 @@ static const char *find_files(void)
 		snprintf(moddir, sizeof moddir, "%s/../provider/.libs", opt.bindir);
 		snprintf(cnf, sizeof cnf, "%s", BENCH_PROVIDER_CNF);
 	}
+	snprintf(winfree, sizeof winfree, "%s/.libs/winfree.so", opt.bindir);
+	winfree_na = strcmp(pkalloc_backend(), "pku") == 0 ? "n/a: protection keys here (the with-provider rows are pku's)"
+	             : !exists(winfree) ? "n/a: no bench/.libs/winfree.so" : NULL;
 	char mod[4200];
 	snprintf(mod, sizeof mod, "%s/pkalloc.so", moddir);
 	if (!exists(mod) || !exists(cnf))
@@ -109,7 +117,7 @@ static int run_pkprov(const char *op, long n, const struct config *c, struct out
 	/* The environment as it is, but for what says which OpenSSL
 	 * configuration and glibc tunables the program runs with. */
 	static char *envp[4096];
-	char e_conf[4200], e_mods[4200];
+	char e_conf[4200], e_mods[4200], e_pre[4200];
 	int e = 0;
 	for (char **v = environ; *v && e < 4092; v++)
 		if (strncmp(*v, "OPENSSL_CONF=", 13) != 0 && strncmp(*v, "OPENSSL_MODULES=", 16) != 0 &&
@@ -123,6 +131,10 @@ static int run_pkprov(const char *op, long n, const struct config *c, struct out
 	}
 	if (c->tunables)
 		envp[e++] = "GLIBC_TUNABLES=" TUNABLES;
+	if (c->winfree) {
+		snprintf(e_pre, sizeof e_pre, "LD_PRELOAD=%s", winfree);
+		envp[e++] = e_pre;
+	}
 	envp[e] = NULL;
 
 	char out[4096];
@@ -222,6 +234,10 @@ static long operation(const char *op, char *backend, size_t blen)
 		}
 	}
 	for (int c = 0; c < NCONF; c++) {
+		if (configs[c].winfree && winfree_na) {
+			ok[c] = 0;
+			continue;
+		}
 		ok[c] = n > 0 && run_pkprov(op, n, &configs[c], &o, why, sizeof why) == 0;
 		if (!ok[c] && n > 0)
 			bench_error("%s", why);
@@ -246,9 +262,10 @@ static long operation(const char *op, char *backend, size_t blen)
 		char sn[64];
 		server_name(sn, sizeof sn, &configs[c]);
 		if (!ok[c]) {
-			record_na(S, configs[c].name, op, "us/op", "failed (see the log)");
+			const char *na = configs[c].winfree && winfree_na ? winfree_na : "failed (see the log)";
+			record_na(S, configs[c].name, op, "us/op", "%s", na);
 			if (is_tls(op))
-				record_na(S, sn, op, "us/op", "failed (see the log)");
+				record_na(S, sn, op, "us/op", "%s", na);
 			continue;
 		}
 		struct row *w = record(S, configs[c].name, op, "us/op", us[c], reps, n);
@@ -319,9 +336,12 @@ static void ratios(const char *op)
 	ratio(S, "with provider", op, "without provider", op, "<=1.05", goal);
 	ratio(S, "tunables alone", op, "without provider", op, NULL, NULL);
 	ratio(S, "with provider", op, "tunables alone", op, NULL, NULL);
-	if (is_tls(op))
+	ratio(S, "windows free", op, "without provider", op, NULL, NULL);
+	if (is_tls(op)) {
 		ratio(S, "with provider server side", op, "without provider server side", op, "<=1.05",
 		      "pku goal: the server's handshake work at most 5% slower");
+		ratio(S, "windows free server side", op, "without provider server side", op, NULL, NULL);
+	}
 }
 
 void bench_provider(void)
@@ -396,6 +416,12 @@ void bench_provider(void)
 		if (*backend && strcmp(backend, be) != 0)
 			bench_error("the provider ran on the %s backend, the driver on %s", backend, be);
 	}
+	section_line(S, "windows free: the provider with bench/winfree.so preloaded, which opens a "
+	             "domain for good at a thread's first enter and makes every later enter and exit "
+	             "a no-op: the provider's own work without any window's cost, an estimate of "
+	             "the pku figures (which add two PKRU writes and pkalloc's bookkeeping per "
+	             "window) on a machine without protection keys; it leaves keys open and is "
+	             "never installed");
 	section_line(S, "instructions: callgrind's count per operation (instr/op rows), the work "
 	             "with and without the provider, which pku pays as it is and mprotect pays "
 	             "plus its system calls and TLB flushes (a system call counts as one "
