@@ -45,8 +45,8 @@ struct read_arg {
  * (the caller's callback runs with capture off, so what it keeps, such as
  * OpenSSL's passphrase cache, is its own plain memory, as without this
  * provider), and the plaintext PrivateKeyInfo is made in the domain.  1
- * with *out and *outlen (free with OPENSSL_clear_free), or 0: not
- * encrypted, or not decrypted (the wrong passphrase).
+ * with *out and *outlen (free with OPENSSL_clear_free); 0, not decrypted
+ * (the wrong passphrase, error raised); or -1, not encrypted.
  */
 static int decrypt_epki(struct pk_prov *p, struct read_arg *a, const unsigned char *der, size_t len,
                         unsigned char **out, int *outlen)
@@ -60,7 +60,7 @@ static int decrypt_epki(struct pk_prov *p, struct read_arg *a, const unsigned ch
 	size_t passlen = 0;
 	int ok = 0;
 	if (!p8)
-		return 0;
+		return -1;
 	X509_SIG_get0(p8, &alg, &oct);
 	domain_t *cap = redirect_capture(NULL);
 	/*
@@ -150,9 +150,9 @@ static int dec_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBAC
  * The decrypting step for "ENCRYPTED PRIVATE KEY" input: the ciphertext is
  * read into a transient domain and decrypted there, and the plaintext is
  * handed to the next decoder (one of ours above, which takes it into the
- * key's own domain) while the transient domain is open read-only for this
- * thread, capture off; then the domain and all in it are destroyed.
- * Input that is not encrypted is handed on as it came.
+ * key's own domain) while the transient domain is still open for this
+ * thread, with nothing captured into it; then the domain and all in it are
+ * destroyed.  Input that is not encrypted is handed on as it came.
  */
 static int epki_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBACK *data_cb, void *data_cbarg,
                        OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
@@ -177,16 +177,18 @@ static int epki_decode(void *ctx, OSSL_CORE_BIO *cin, int selection, OSSL_CALLBA
 		enc = decrypt_epki(p, &a, buf, len, &plain, &plainlen);
 		/* The rest of the chain runs with nothing captured here. */
 		redirect_capture(NULL);
-		const unsigned char *out = enc ? plain : buf;
+		const unsigned char *out = enc == 1 ? plain : buf;
 		OSSL_PARAM params[3] = {
-			OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, (void *)out, enc ? (size_t)plainlen : len),
+			OSSL_PARAM_construct_octet_string(OSSL_OBJECT_PARAM_DATA, (void *)out,
+			                                  enc == 1 ? (size_t)plainlen : len),
 			OSSL_PARAM_construct_end(), OSSL_PARAM_construct_end()
 		};
-		if (enc)
+		if (enc == 1)
 			params[1] = OSSL_PARAM_construct_utf8_string(OSSL_OBJECT_PARAM_DATA_STRUCTURE,
 			                                             (char *)"PrivateKeyInfo", 0);
-		/* A wrong passphrase: nothing to hand on; errors as OpenSSL's. */
-		if (enc || !ERR_peek_last_error())
+		/* A wrong passphrase: nothing to hand on; the default provider's
+		 * step tries next and gives OpenSSL's errors. */
+		if (enc != 0)
 			ok = data_cb(params, data_cbarg);
 		redirect_capture(cap);
 	}
