@@ -32,6 +32,25 @@
 /* Decommitted pages at once, so the budget can be watched coming back. */
 const char *malloc_conf = "dirty_decay_ms:0,muzzy_decay_ms:0";
 
+/* Run fn in a child, its stderr into err; the child must exit 0 (what it
+ * said is shown when it does not). */
+static void child_passes(void (*fn)(void *), void *arg, char *err, size_t errlen)
+{
+	int st = in_child(fn, arg, err, errlen);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fprintf(stderr, "child said: %s\n", err);
+	CHECK_EXITED_OK(st);
+}
+
+/* How many "pkalloc:" lines err holds. */
+static int pkalloc_lines(const char *err)
+{
+	int lines = 0;
+	for (const char *s = err; (s = strstr(s, "pkalloc:")) != NULL; s++)
+		lines++;
+	return lines;
+}
+
 static const char SECRET[] = "correct horse battery staple 42";   /* 32 bytes */
 
 /* The "FIELD: N kB" line of a /proc file (format: "FIELD: %ld kB"): N. */
@@ -511,14 +530,9 @@ static void test_memlock(void)
 {
 	char err[2048];
 	int real = charged;
-	int st = in_child(memlock_child, &real, err, sizeof err);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fprintf(stderr, "child said: %s\n", err);
-	CHECK_EXITED_OK(st);
+	child_passes(memlock_child, &real, err, sizeof err);
 	/* One line when the limit is met, not one per retry or per call. */
-	int lines = 0;
-	for (char *s = err; (s = strstr(s, "pkalloc:")) != NULL; s++)
-		lines++;
+	int lines = pkalloc_lines(err);
 	if (lines != 1 || !strstr(err, "RLIMIT_MEMLOCK"))
 		FAIL("expected one pkalloc: line naming RLIMIT_MEMLOCK, got \"%s\"", err);
 }
@@ -598,10 +612,7 @@ static void test_fork(void)
 	parent_fds = secretmem_fds(parent_inos, MAX_FDS);
 	CHECK(parent_fds >= 1 && parent_fds <= MAX_FDS);
 	char err[512];
-	int st = in_child(fork_child, NULL, err, sizeof err);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fprintf(stderr, "child said: %s\n", err);
-	CHECK_EXITED_OK(st);
+	child_passes(fork_child, NULL, err, sizeof err);
 	if (!holds(fork_d, fork_secret, SECRET))
 		FAIL("the parent's secret changed after the child wrote its view");
 
@@ -616,6 +627,7 @@ static void test_fork(void)
 	}
 	CHECK_OK(domain_exit(fork_d));
 	CHECK(pid > 0);
+	int st;
 	CHECK_INT(waitpid(pid, &st, 0), ==, pid);
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		FAIL("a raw fork child reached the secret's page (status %#x)", st);
@@ -715,13 +727,8 @@ static void nofile_child(void *arg)
 static void test_nofile(void)
 {
 	char err[2048];
-	int st = in_child(nofile_child, NULL, err, sizeof err);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fprintf(stderr, "child said: %s\n", err);
-	CHECK_EXITED_OK(st);
-	int lines = 0;
-	for (char *s = err; (s = strstr(s, "pkalloc:")) != NULL; s++)
-		lines++;
+	child_passes(nofile_child, NULL, err, sizeof err);
+	int lines = pkalloc_lines(err);
 	if (lines != 1 || !strstr(err, "cannot make a secret file"))
 		FAIL("expected one pkalloc: line about the secret file, got \"%s\"", err);
 }
@@ -750,10 +757,7 @@ static void enosys_child(void *arg)
 static void test_unavailable(void)
 {
 	char err[512];
-	int st = in_child(enosys_child, NULL, err, sizeof err);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		fprintf(stderr, "child said: %s\n", err);
-	CHECK_EXITED_OK(st);
+	child_passes(enosys_child, NULL, err, sizeof err);
 	char *line = strstr(err, "pkalloc:");
 	if (!line || line != err || strchr(err, '\n') != err + strlen(err) - 1 ||
 	    !strstr(err, "memfd_secret"))
