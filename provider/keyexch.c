@@ -62,7 +62,7 @@ static int kex_set_ctx_params(void *ctx, const OSSL_PARAM params[])
 		return 0;
 	if (!clean)
 		return 1;
-	int ok = (!c->params || (merged = OSSL_PARAM_dup(c->params))) && pk_params_merge(&merged, clean);
+	int ok = (merged = pk_params_merged(c->params, clean)) != NULL;
 	EVP_PKEY_CTX *q = ok && c->key ? EVP_PKEY_CTX_new_from_pkey(c->prov->inner, c->key->pub_key, NULL) : NULL;
 	ok = ok && (!c->key || (q && EVP_PKEY_derive_init_ex(q, merged) == 1));
 	EVP_PKEY_CTX_free(q);

@@ -148,6 +148,7 @@ static void drop(struct opctx *c)
 	c->md = NULL;
 	EVP_MD_CTX_free(c->hash);
 	c->hash = NULL;
+	c->shape[0] = '\0';
 }
 
 void opctx_free(struct opctx *c)
@@ -192,6 +193,7 @@ struct opctx *opctx_dup(const struct opctx *c)
 	         (!c->hash || ((n->hash = EVP_MD_CTX_new()) && EVP_MD_CTX_copy_ex(n->hash, c->hash) == 1));
 	if (ok)
 		n->md = c->md;
+	memcpy(n->shape, c->shape, sizeof n->shape);
 	if (ok && has(&c->real)) {
 		if (window_open(c->key, 1, &w) != 0) {
 			opctx_free(n);
@@ -249,16 +251,16 @@ static int init(struct opctx *c, struct pk_key *key, enum op_kind kind, const ch
 	 * no check now: the same init succeeded on this key.  (libssl sets up
 	 * each handshake's signature twice, once only to probe the digest.)
 	 */
-	char what[PK_SHAPE_MAX];
-	int known = is_private(kind) && shape(kind, c->mdname, c->params, what, sizeof what);
-	if (known && pk_key_was_checked(key, what))
+	if (!is_private(kind) || !shape(kind, c->mdname, c->params, c->shape, sizeof c->shape))
+		c->shape[0] = '\0';
+	if (c->shape[0] && pk_key_was_checked(key, c->shape))
 		return 1;
 	if (!make(&c->check, c, key->pub_key, params)) {
 		drop(c);
 		return 0;
 	}
-	if (known)
-		pk_key_checked(key, what);
+	if (c->shape[0])
+		pk_key_checked(key, c->shape);
 	return 1;
 }
 
@@ -295,13 +297,13 @@ static int set_params(struct opctx *c, const OSSL_PARAM params[])
 		ERR_raise(ERR_LIB_PROV, ERR_R_UNSUPPORTED);
 		return 0;
 	}
-	OSSL_PARAM *merged = c->params ? OSSL_PARAM_dup(c->params) : NULL;
-	if ((c->params && !merged) || !pk_params_merge(&merged, params)) {
-		OSSL_PARAM_free(merged);
+	OSSL_PARAM *merged = pk_params_merged(c->params, params);
+	if (!merged)
 		return 0;
-	}
 	/* Settings that made this shape on this key before need no check. */
 	int known = is_private(c->kind) && shape(c->kind, c->mdname, merged, what, sizeof what);
+	if (!known)
+		what[0] = '\0';
 	if (!(known && !has(&c->check) && pk_key_was_checked(c->key, what))) {
 		if (!need_check(c) || EVP_PKEY_CTX_set_params(pkey_ctx(&c->check), params) != 1) {
 			OSSL_PARAM_free(merged);
@@ -312,6 +314,7 @@ static int set_params(struct opctx *c, const OSSL_PARAM params[])
 	}
 	OSSL_PARAM_free(c->params);
 	c->params = merged;
+	memcpy(c->shape, what, sizeof c->shape);
 	if (!has(&c->real))
 		return 1;
 	/* Settings after the first private step: the real context too. */
@@ -357,9 +360,8 @@ static int private_step(struct opctx *c, enum step s, unsigned char *out, size_t
 {
 	struct window w;
 	enum op_kind kind = real_kind(c);
-	char what[PK_SHAPE_MAX];
-	int pool = !has(&c->real) && (s == STEP_SIGN || s == STEP_DECRYPT) &&
-	           shape(kind, c->mdname, c->params, what, sizeof what);
+	const char *what = c->shape;
+	int pool = !has(&c->real) && (s == STEP_SIGN || s == STEP_DECRYPT) && what[0];
 	struct evpctx pooled = { NULL, NULL }, *e = pool ? &pooled : &c->real;
 	if (window_open(c->key, 1, &w) != 0)
 		return 0;

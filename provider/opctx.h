@@ -39,6 +39,10 @@ struct opctx {
 	struct evpctx real;         /* on key->inner, in its domain, or empty */
 	EVP_MD *md;                 /* plain: mdname fetched, when hashing */
 	EVP_MD_CTX *hash;           /* plain: the message so far, when hashing */
+	/* A private operation's kind, digest and settings written out (the
+	 * key's caches of checked setups and idle contexts are keyed by it),
+	 * or "" when they cannot be. */
+	char shape[PK_SHAPE_MAX];
 };
 
 struct opctx *opctx_new(struct pk_prov *p);

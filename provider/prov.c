@@ -47,7 +47,7 @@ const char *pk_type_name(enum pk_type t)
 	return t < PK_NTYPES ? names[t] : "";
 }
 
-int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[])
+void pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[])
 {
 	static const char *const keys[] = {
 		OSSL_SIGNATURE_PARAM_DIGEST, OSSL_SIGNATURE_PARAM_MGF1_DIGEST,
@@ -64,7 +64,6 @@ int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[])
 		EVP_MD_free(EVP_MD_fetch(p->inner, name, NULL));
 		ERR_pop_to_mark();
 	}
-	return 1;
 }
 
 /* A property query: "properties", "digest-props", "mgf1-properties"... */
@@ -94,16 +93,22 @@ int pk_params_clean(const OSSL_PARAM params[], OSSL_PARAM **out)
 	return ok;
 }
 
+OSSL_PARAM *pk_params_merged(const OSSL_PARAM base[], const OSSL_PARAM add[])
+{
+	if (!base)
+		return OSSL_PARAM_dup(add);
+	/* merge makes a new list pointing into both: own the values. */
+	OSSL_PARAM *m = OSSL_PARAM_merge(base, add);
+	OSSL_PARAM *d = m ? OSSL_PARAM_dup(m) : NULL;
+	OSSL_PARAM_free(m);
+	return d;
+}
+
 int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[])
 {
 	if (!params || !params->key)
 		return 1;
-	OSSL_PARAM *m = *into ? OSSL_PARAM_merge(*into, params) : OSSL_PARAM_dup(params);
-	if (!m)
-		return 0;
-	/* merge makes a new list pointing into both: own the values. */
-	OSSL_PARAM *d = OSSL_PARAM_dup(m);
-	OSSL_PARAM_free(m);
+	OSSL_PARAM *d = pk_params_merged(*into, params);
 	if (!d)
 		return 0;
 	OSSL_PARAM_free(*into);

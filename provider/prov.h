@@ -98,7 +98,7 @@ const char *pk_type_name(enum pk_type t);
  * plain memory, not in a key's domain.  Returns 1: a name the inner
  * context cannot fetch is left to the operation, which then fails with the
  * default provider's error, as without this provider. */
-int pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[]);
+void pk_prefetch_digests(struct pk_prov *p, const OSSL_PARAM params[]);
 
 /* A domain for a new key: a fresh one, or the process's shared one (one
  * per set of flags), counted; NULL (error raised) when none can be made.
@@ -122,6 +122,9 @@ int pk_params_clean(const OSSL_PARAM params[], OSSL_PARAM **out);
 /* Merge params into *into (a list of its own, values copied: the caller's
  * may go away), later values replacing earlier ones.  1, or 0. */
 int pk_params_merge(OSSL_PARAM **into, const OSSL_PARAM params[]);
+/* A new list: base (may be NULL) with add (not empty) merged in, values
+ * copied; NULL when out of memory. */
+OSSL_PARAM *pk_params_merged(const OSSL_PARAM base[], const OSSL_PARAM add[]);
 
 /* Key records (keymgmt.c). */
 struct pk_key *pk_key_new(struct pk_prov *p, enum pk_type t);
